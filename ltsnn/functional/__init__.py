@@ -1,0 +1,1 @@
+"""Pure tensor functions: the maths of ltsnn, written once."""

@@ -1,0 +1,149 @@
+"""Leaky integrate-and-fire over T steps with a learnable threshold (LT-SNN, methods §1.1-1.3).
+
+One step, for t = 1..T (paper Eqs. 1-3; the official code's constants by default)::
+
+    u_t = decay · v_{t-1} + input_scale · I_t          charge (code: decay 0.5, input × 1;
+                                                        Eq. 2 literal: input × (1 − decay))
+    S_t = H(u_t − V_th)                                 fire: binary spikes, >= (or > with
+                                                        fire_on_equal=False)
+    v_t = (1 − S_t) · u_t                               hard reset to 0 (code), or
+    v_t = u_t − S_t · V_th                              soft reset (subtract the threshold)
+
+The whole sequence is one autograd function: the forward loop keeps only the membrane u_t, and
+the backward walks time in reverse with the gradients written out below, so eager PyTorch does
+not record ~8 graph nodes per step.
+
+Backward. ``g_t`` is ∂L/∂S_t from the layers above; ``x = u_t − V_th``; ``f'`` is the surrogate's
+derivative (triangle of width 1 in LT-SNN); σ is the logistic function. The gradient reaching the
+spike also includes the reset path unless the spike is detached there::
+
+    G_t = g_t + ∂L/∂v_t · ∂v_t/∂S_t           (∂v/∂S = −u_t for hard, −V_th for soft reset)
+    ∂L/∂u_t = ∂L/∂v_t · ∂v_t/∂u_t + G_t · f'(x)           (× σ(x) in ``penalty_for_all``)
+
+and the threshold gradient ∂L/∂V_th = Σ_{t,b,...} G_t · d_t with, per mode (methods §1.3):
+
+    ========================  ===========================  ===============================
+    mode                      d_t                          note
+    ========================  ===========================  ===============================
+    ``fixed``                 (none)                       V_th is a constant
+    ``stsg``                  −f'(x)                       straight-through, Eq. 6
+    ``sgp``                   −f'(x) σ(x) m(x)             the paper, Eqs. 9-11
+    ``sgp_official``          −f'(x) (1 + σ(x) m(x))       the official code's sum
+    ``penalty_for_all``       −f'(x) σ(x)                  Table 2's "GPW for all"
+    ========================  ===========================  ===============================
+
+where m(x) = S_t (the neuron fired). A soft reset adds its direct term −Σ ∂L/∂v_t · S_t.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ltsnn.functional.surrogate import get_surrogate
+
+Tensor = torch.Tensor
+
+THRESHOLD_GRADS = ("fixed", "stsg", "sgp", "sgp_official", "penalty_for_all")
+RESETS = ("hard", "soft")
+
+
+def check_lif_options(*, threshold_grad: str, reset: str) -> None:
+    """Raise a ValueError naming the option if a mode is unknown."""
+    if threshold_grad not in THRESHOLD_GRADS:
+        raise ValueError(f"unknown threshold_grad {threshold_grad!r}; expected one of {list(THRESHOLD_GRADS)}")
+    if reset not in RESETS:
+        raise ValueError(f"unknown reset {reset!r}; expected one of {list(RESETS)}")
+
+
+def _fire(x: Tensor, fire_on_equal: bool) -> Tensor:
+    return (x >= 0).to(x.dtype) if fire_on_equal else (x > 0).to(x.dtype)
+
+
+class _LIFMultiStep(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_scale: float,
+                hard_reset: bool, detach_reset: bool, fire_on_equal: bool, threshold_grad: str,
+                surrogate: str, width: float):
+        u_list, s_list = [], []
+        v = v_init
+        for x_t in x_seq.unbind(0):                               # x_t: [B, ...]
+            u = decay * v + input_scale * x_t if input_scale != 1.0 else decay * v + x_t
+            s = _fire(u - v_th, fire_on_equal)
+            v = u * (1.0 - s) if hard_reset else u - s * v_th
+            u_list.append(u)
+            s_list.append(s)
+        u_seq, s_seq = torch.stack(u_list), torch.stack(s_list)  # [T, B, ...]
+        ctx.save_for_backward(u_seq, s_seq, v_th)
+        ctx.options = (decay, input_scale, hard_reset, detach_reset, threshold_grad, surrogate, width)
+        ctx.v_init_shape = v_init.shape
+        return s_seq, v
+
+    @staticmethod
+    def backward(ctx, g_seq: Tensor, g_v_last: Tensor | None):
+        u_seq, s_seq, v_th = ctx.saved_tensors
+        decay, input_scale, hard_reset, detach_reset, mode, surrogate, width = ctx.options
+        surrogate_grad = get_surrogate(surrogate).grad
+        want_vth = ctx.needs_input_grad[1] and mode != "fixed"
+
+        g_x = torch.empty_like(u_seq)
+        g_vth = torch.zeros_like(u_seq[0]) if want_vth else None
+        g_v = g_v_last if g_v_last is not None else torch.zeros_like(u_seq[0])
+        for t in range(u_seq.shape[0] - 1, -1, -1):
+            u, s = u_seq[t], s_seq[t]
+            x = u - v_th
+            g_s = g_seq[t]
+            if not detach_reset:
+                g_s = g_s - g_v * (u if hard_reset else v_th)
+            sg = surrogate_grad(x, width) * g_s                  # G_t · f'(x)
+            if mode == "penalty_for_all":                       # σ also weights the u path
+                sg = sg * torch.sigmoid(x)
+            g_u = (g_v * (1.0 - s) if hard_reset else g_v) + sg
+            if want_vth:
+                if mode == "stsg" or mode == "penalty_for_all":
+                    g_vth -= sg
+                elif mode == "sgp":
+                    g_vth -= sg * torch.sigmoid(x) * s
+                else:                                             # sgp_official
+                    g_vth -= sg * (1.0 + torch.sigmoid(x) * s)
+                if not hard_reset:
+                    g_vth -= g_v * s
+            g_x[t] = g_u * input_scale if input_scale != 1.0 else g_u
+            g_v = g_u * decay
+        g_vth_out = g_vth.sum_to_size(v_th.shape) if want_vth else None
+        g_v_init = g_v.sum_to_size(ctx.v_init_shape) if ctx.needs_input_grad[2] else None
+        return g_x, g_vth_out, g_v_init, None, None, None, None, None, None, None, None
+
+
+def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0,
+                  decay: float = 0.5, input_scale: float = 1.0, reset: str = "hard",
+                  detach_reset: bool = False, fire_on_equal: bool = True,
+                  threshold_grad: str = "sgp", surrogate: str = "triangle",
+                  width: float | None = None) -> tuple[Tensor, Tensor]:
+    """Run a LIF layer over a whole sequence.
+
+    Args:
+        x_seq: input currents ``[T, B, ...]``.
+        v_th: threshold, a scalar or a tensor broadcastable to one step ``[B, ...]`` (e.g. ``[C, 1, 1]``
+            for a per-channel threshold on ``[T, B, C, H, W]``). Its gradient follows ``threshold_grad``.
+        v_init: membrane before the first step (0 after a reset), broadcastable to ``[B, ...]``.
+        decay: membrane leak k in u_t = k·v_{t−1} + input_scale·I_t (LT-SNN/TET code: 0.5).
+        input_scale: 1.0 as in the official code; ``1 − decay`` is Eq. 2 taken literally.
+        reset: ``"hard"`` (v = (1 − S)·u) or ``"soft"`` (v = u − S·V_th).
+        detach_reset: stop the gradient through the spike in the reset (the LT-SNN code does not).
+        fire_on_equal: fire when u == V_th (LT-SNN's learnable neuron) or only when u > V_th (TET).
+        threshold_grad: one of :data:`THRESHOLD_GRADS` (see the module docstring).
+        surrogate, width: the surrogate of ∂S/∂u (``ltsnn.functional.surrogate``).
+
+    Returns:
+        ``(spikes_seq, v_last)``: binary spikes ``[T, B, ...]`` in the input's dtype, and the membrane
+        after the last step ``[B, ...]`` (to continue a stream).
+    """
+    check_lif_options(threshold_grad=threshold_grad, reset=reset)
+    if x_seq.dim() < 2:
+        raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...], got {tuple(x_seq.shape)}")
+    s = get_surrogate(surrogate)
+    v_th = torch.as_tensor(v_th, dtype=x_seq.dtype, device=x_seq.device)
+    v_init = torch.as_tensor(v_init, dtype=x_seq.dtype, device=x_seq.device).expand_as(x_seq[0])
+    return _LIFMultiStep.apply(x_seq, v_th, v_init, float(decay), float(input_scale), reset == "hard",
+                               bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
+                               float(s.default_width if width is None else width))

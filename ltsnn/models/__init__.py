@@ -1,0 +1,10 @@
+"""Spiking models: ``create_model(name, **kw)``, ``list_models()``.
+
+Every model maps time-major frames ``[T, B, C, H, W]`` to per-step outputs ``[T, B, K]`` and exposes
+``forward_features`` / ``forward_head``. Importing this package registers the built-in models.
+"""
+
+from ltsnn.models import vgg  # noqa: F401  (registers the VGG family)
+from ltsnn.models.registry import MODELS, create_model, list_models, register_model
+
+__all__ = ["MODELS", "create_model", "list_models", "register_model"]

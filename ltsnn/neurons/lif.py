@@ -1,0 +1,76 @@
+"""The LT-SNN LIF neuron as an nn.Module: owns the threshold and the membrane state."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ltsnn.functional.neuron import check_lif_options, lif_multistep
+from ltsnn.functional.surrogate import get_surrogate
+
+
+class LIFNeuron(nn.Module):
+    """Multi-step LIF with a learnable (or fixed) firing threshold, methods §1.1-1.3.
+
+    Input and output are time-major ``[T, B, ...]``; the output is the binary spike train.
+    The threshold is an ``nn.Parameter`` (init ``v_th``) unless ``threshold_grad="fixed"``, where it is
+    a buffer. ``threshold_shape="layer"`` gives one scalar per layer (the paper);
+    ``"channel"`` gives one per channel of dim 2 (``channels`` must then be set).
+
+    The membrane after the last step is kept so that a long stream can be fed in chunks; the
+    engine calls :meth:`reset` after every batch.
+    """
+
+    def __init__(self, *, threshold_grad: str = "sgp", v_th: float = 1.0, threshold_shape: str = "layer",
+                 channels: int = 0, decay: float = 0.5, input_scale: float = 1.0, reset: str = "hard",
+                 detach_reset: bool = False, fire_on_equal: bool = True, surrogate: str = "triangle",
+                 width: float | None = None):
+        super().__init__()
+        check_lif_options(threshold_grad=threshold_grad, reset=reset)
+        get_surrogate(surrogate)
+        if threshold_shape == "layer":
+            init = torch.full((1,), float(v_th))
+        elif threshold_shape == "channel":
+            if channels < 1:
+                raise ValueError("threshold_shape='channel' needs channels >= 1 (the size of dim 2 of the input)")
+            init = torch.full((channels,), float(v_th))
+        else:
+            raise ValueError(f"unknown threshold_shape {threshold_shape!r}; expected 'layer' or 'channel'")
+        if threshold_grad == "fixed":
+            self.register_buffer("v_th", init)
+        else:
+            self.v_th = nn.Parameter(init)
+        self.threshold_grad = threshold_grad
+        self.threshold_shape = threshold_shape
+        self.decay, self.input_scale, self.reset_mode = decay, input_scale, reset
+        self.detach_reset, self.fire_on_equal = detach_reset, fire_on_equal
+        self.surrogate, self.width = surrogate, width
+        self.v: torch.Tensor | None = None
+
+    @property
+    def learnable(self) -> bool:
+        return isinstance(self.v_th, nn.Parameter)
+
+    def reset(self) -> None:
+        """Forget the membrane: the next call starts from v = 0."""
+        self.v = None
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if self.threshold_shape == "channel":
+            if x_seq.dim() < 3 or x_seq.shape[2] != self.v_th.numel():
+                raise ValueError(f"LIFNeuron with {self.v_th.numel()} per-channel thresholds expects input "
+                                 f"[T, B, {self.v_th.numel()}, ...], got {tuple(x_seq.shape)}")
+            v_th = self.v_th.view(-1, *([1] * (x_seq.dim() - 3)))       # [C] -> [C, 1, 1] for [T, B, C, H, W]
+        else:
+            v_th = self.v_th
+        spikes_seq, self.v = lif_multistep(
+            x_seq, v_th, v_init=0.0 if self.v is None else self.v, decay=self.decay,
+            input_scale=self.input_scale, reset=self.reset_mode, detach_reset=self.detach_reset,
+            fire_on_equal=self.fire_on_equal, threshold_grad=self.threshold_grad,
+            surrogate=self.surrogate, width=self.width)
+        return spikes_seq
+
+    def extra_repr(self) -> str:
+        return (f"threshold_grad={self.threshold_grad!r}, threshold_shape={self.threshold_shape!r}, "
+                f"decay={self.decay}, input_scale={self.input_scale}, reset={self.reset_mode!r}, "
+                f"surrogate={self.surrogate!r}")
