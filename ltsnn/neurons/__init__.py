@@ -25,6 +25,7 @@ def register_neuron(name: str):
 
 
 register_neuron("lif")(LIFNeuron)
+from ltsnn.neurons import dsr as _dsr  # noqa: E402,F401  (registers "dsr_if", "dsr_lif")
 
 
 def create_neuron(name: str, **kw) -> nn.Module:
