@@ -55,24 +55,24 @@ def check_lif_options(*, threshold_grad: str, reset: str) -> None:
         raise ValueError(f"unknown reset {reset!r}; expected one of {list(RESETS)}")
 
 
-def _fire(x: Tensor, fire_on_equal: bool) -> Tensor:
-    return (x >= 0).to(x.dtype) if fire_on_equal else (x > 0).to(x.dtype)
-
-
 class _LIFMultiStep(torch.autograd.Function):
+    # Written for eager speed: every [T, ...] result goes into a preallocated buffer and most steps reuse
+    # their temporaries in place, because on the CPU a fresh multi-MB tensor per op costs page faults.
     @staticmethod
     def forward(ctx, x_seq: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_scale: float,
                 hard_reset: bool, detach_reset: bool, fire_on_equal: bool, threshold_grad: str,
                 surrogate: str, width: float):
-        u_list, s_list = [], []
+        u_seq = torch.empty_like(x_seq)                           # membrane before firing, [T, B, ...]
+        s_seq = torch.empty_like(x_seq)                           # spikes, [T, B, ...]
+        fire = torch.ge if fire_on_equal else torch.gt
         v = v_init
-        for x_t in x_seq.unbind(0):                               # x_t: [B, ...]
-            u = decay * v + input_scale * x_t if input_scale != 1.0 else decay * v + x_t
-            s = _fire(u - v_th, fire_on_equal)
-            v = u * (1.0 - s) if hard_reset else u - s * v_th
-            u_list.append(u)
-            s_list.append(s)
-        u_seq, s_seq = torch.stack(u_list), torch.stack(s_list)  # [T, B, ...]
+        for x_t, u, s in zip(x_seq.unbind(0), u_seq.unbind(0), s_seq.unbind(0)):
+            if input_scale == 1.0:
+                torch.add(x_t, v, alpha=decay, out=u)             # u = decay·v + I
+            else:
+                torch.mul(x_t, input_scale, out=u).add_(v, alpha=decay)
+            fire(u, v_th, out=s)                                  # S = H(u − V_th), in the input's dtype
+            v = torch.addcmul(u, u, s, value=-1.0) if hard_reset else torch.addcmul(u, s, v_th, value=-1.0)
         ctx.save_for_backward(u_seq, s_seq, v_th)
         ctx.options = (decay, input_scale, hard_reset, detach_reset, threshold_grad, surrogate, width)
         ctx.v_init_shape = v_init.shape
@@ -86,32 +86,37 @@ class _LIFMultiStep(torch.autograd.Function):
         want_vth = ctx.needs_input_grad[1] and mode != "fixed"
 
         g_x = torch.empty_like(u_seq)
-        g_vth = torch.zeros_like(u_seq[0]) if want_vth else None
-        g_v = g_v_last if g_v_last is not None else torch.zeros_like(u_seq[0])
+        g_vth = torch.zeros_like(v_th) if want_vth else None
+        g_v = g_v_last                                            # ∂L/∂v_t; None stands for zero
         for t in range(u_seq.shape[0] - 1, -1, -1):
-            u, s = u_seq[t], s_seq[t]
+            u, s, g_u = u_seq[t], s_seq[t], g_x[t]
             x = u - v_th
-            g_s = g_seq[t]
-            if not detach_reset:
-                g_s = g_s - g_v * (u if hard_reset else v_th)
-            sg = surrogate_grad(x, width) * g_s                  # G_t · f'(x)
-            if mode == "penalty_for_all":                       # σ also weights the u path
-                sg = sg * torch.sigmoid(x)
-            g_u = (g_v * (1.0 - s) if hard_reset else g_v) + sg
+            g_s = g_seq[t]                                        # G_t: the spike's gradient ...
+            if g_v is not None and not detach_reset:              # ... plus the reset path
+                g_s = torch.addcmul(g_s, g_v, u if hard_reset else v_th, value=-1.0)
+            sg = surrogate_grad(x, width).mul_(g_s)               # G_t · f'(x)
+            if mode == "penalty_for_all":                         # σ also weights the u path
+                sg.mul_(torch.sigmoid(x))
+            if g_v is None:
+                g_u.copy_(sg)
+            elif hard_reset:                                      # ∂L/∂u = ∂L/∂v·(1 − S) + G·f'
+                torch.addcmul(g_v, g_v, s, value=-1.0, out=g_u).add_(sg)
+            else:
+                torch.add(sg, g_v, out=g_u)
             if want_vth:
-                if mode == "stsg" or mode == "penalty_for_all":
-                    g_vth -= sg
-                elif mode == "sgp":
-                    g_vth -= sg * torch.sigmoid(x) * s
-                else:                                             # sgp_official
-                    g_vth -= sg * (1.0 + torch.sigmoid(x) * s)
-                if not hard_reset:
-                    g_vth -= g_v * s
-            g_x[t] = g_u * input_scale if input_scale != 1.0 else g_u
+                if mode in ("stsg", "penalty_for_all", "sgp_official"):
+                    g_vth -= sg.sum_to_size(v_th.shape)
+                if mode in ("sgp", "sgp_official"):               # the masked sigmoid term
+                    g_vth -= x.sigmoid_().mul_(s).mul_(sg).sum_to_size(v_th.shape)
+                if not hard_reset and g_v is not None:            # v = u − S·V_th uses V_th directly
+                    g_vth -= (g_v * s).sum_to_size(v_th.shape)
             g_v = g_u * decay
-        g_vth_out = g_vth.sum_to_size(v_th.shape) if want_vth else None
-        g_v_init = g_v.sum_to_size(ctx.v_init_shape) if ctx.needs_input_grad[2] else None
-        return g_x, g_vth_out, g_v_init, None, None, None, None, None, None, None, None
+            if input_scale != 1.0:
+                g_u.mul_(input_scale)
+        g_v_init = None
+        if ctx.needs_input_grad[2]:
+            g_v_init = g_v.sum_to_size(ctx.v_init_shape) if g_v is not None else torch.zeros(ctx.v_init_shape)
+        return g_x, g_vth, g_v_init, None, None, None, None, None, None, None, None
 
 
 def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0,
