@@ -1,0 +1,5 @@
+"""``python -m ltsnn ...``: the same as the ``ltsnn`` command."""
+
+from ltsnn.cli import main
+
+raise SystemExit(main())

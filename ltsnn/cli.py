@@ -1,0 +1,364 @@
+"""The ``ltsnn`` command line, the only module that reads argv, sees a config or sets an exit code.
+
+    ltsnn train [CONFIG.yaml] [key=value ...] [--resume RUN_DIR]
+    ltsnn eval RUN_DIR_OR_CHECKPOINT [key=value ...]
+    ltsnn models
+    ltsnn ablation [CONFIG.yaml] [key=value ...] --modes fixed,stsg,sgp --seeds 0,1,2
+
+A user error (bad key or value, unknown name, wrong input shape, missing or foreign checkpoint) prints
+one line ``ltsnn: error: ...`` to stderr and gives exit code 2; a non-finite loss gives 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from torch import nn
+
+from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, config_to_dict, changed_keys, load_config,
+                          save_config)
+from ltsnn.data import datasets as data_registry
+from ltsnn.engine import (CheckpointError, ClassificationTask, NonFiniteLossError, RunFolder, evaluate, fit,
+                          layer_thresholds, load_checkpoint, seed_everything, test_loader)
+from ltsnn.engine.metrics import Record, best_record, format_summary, write_text_atomic
+from ltsnn.losses import ClassificationLoss
+from ltsnn.models import create_model, list_models
+from ltsnn.neurons import NEURONS
+
+# Keys that may change when a run is resumed: they do not change what was computed so far.
+RESUME_KEYS = ("train.epochs", "train.checkpoint_every", "train.progress", "train.device", "data.root",
+               "data.num_workers")
+# Keys `ltsnn eval` takes: the model and its weights come from the checkpoint, the test data may change.
+EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig)) + ("train.device", "train.progress")
+
+
+class UsageError(Exception):
+    """Bad command-line usage; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):                              # argparse would print usage and exit
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ltsnn", description="Spiking neural networks with learnable thresholds (LT-SNN).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,models,ablation}")
+
+    t = sub.add_parser("train", help="train a model; writes a run folder",
+                       description="Train from CONFIG.yaml (or the defaults) with key=value overrides.")
+    t.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    t.set_defaults(run=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a run folder or checkpoint on its test set",
+                       description="Rebuild the model and test data from the config stored in the checkpoint.")
+    e.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT")
+    e.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
+    e.set_defaults(run=_cmd_eval)
+
+    m = sub.add_parser("models", help="list the registered models, neurons and data sets")
+    m.set_defaults(run=_cmd_models)
+
+    a = sub.add_parser("ablation", help="threshold-gradient ablation over modes and seeds (LT-SNN Table 2)",
+                       description="Train every mode on every seed on the same data; write ablation.md/.json.")
+    a.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
+    a.add_argument("--modes", default="fixed,stsg,sgp,sgp_official,penalty_for_all",
+                   help="comma-separated model.threshold_grad values (default: %(default)s)")
+    a.add_argument("--seeds", default="0,1,2", help="comma-separated train.seed values (default: %(default)s)")
+    a.set_defaults(run=_cmd_ablation)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+        return args.run(args)
+    except (UsageError, ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
+        return _fail(e, code=2)
+    except NonFiniteLossError as e:
+        return _fail(e, code=1)
+    except KeyboardInterrupt:
+        print("ltsnn: interrupted; continue a run with `ltsnn train --resume RUN_DIR`", file=sys.stderr)
+        return 130
+
+
+def _fail(e: BaseException, *, code: int) -> int:
+    message = " ".join(str(e).split("\n")).strip() or type(e).__name__
+    print(f"ltsnn: error: {message}", file=sys.stderr)
+    return code
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    path, overrides = _split_items(args.items)
+    if args.resume is None:
+        cfg = load_config(path, overrides)
+        root = _new_run_folder(cfg)
+        train_set, test_set = _datasets(cfg.data)
+        seed_everything(cfg.train.seed)                         # before the model: seeds its initialisation
+        model, model_args = _model(cfg.model, train_set)
+        history = _train_run(cfg, root, model, model_args, train_set, test_set, resume=None)
+    else:
+        if path is not None:
+            raise UsageError(f"train: give {path} or --resume, not both (a run's config is in its checkpoint)")
+        root = Path(args.resume)
+        cfg, ckpt = _resumable(RunFolder(root), overrides)
+        train_set, test_set = _datasets(cfg.data)
+        model = _build_model(ckpt["model_args"])
+        history = _train_run(cfg, root, model, ckpt["model_args"], train_set, test_set, resume=ckpt)
+    print(format_summary(history, root=root))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    path = Path(args.checkpoint)
+    ckpt_path = RunFolder(path).last if path.is_dir() else path
+    ckpt = load_checkpoint(ckpt_path)
+    stored = load_config(base=ckpt["config"], source=str(ckpt_path))
+    cfg = load_config(None, _overrides_only(args.overrides), base=ckpt["config"], source=str(ckpt_path))
+    _only_keys(changed_keys(stored, cfg), EVAL_KEYS, why="eval rebuilds the model from the checkpoint")
+    test_set = _dataset(cfg.data, split="test")
+    model = _build_model(ckpt["model_args"])
+    model.load_state_dict(ckpt["model"])
+    model.to(cfg.train.device)
+    task = ClassificationTask(model, _loss(cfg))
+    loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
+    result = evaluate(task, loader, omega=ckpt["omega"], device=cfg.train.device,
+                      progress=_progress(cfg.train.progress))
+    print(f"{ckpt_path} (epoch {ckpt['epoch']}): {cfg.data.name} test set, {result['n']} samples, "
+          f"T={cfg.data.n_time_bins}: loss {result['loss']:.4f}, accuracy {100 * result['acc']:.2f}%")
+    thresholds, fixed = layer_thresholds(model)
+    print(f"{'layer':<24} {'threshold':>9}  {'':<7}  firing rate")
+    for name, v in thresholds.items():
+        rate = result["firing_rates"].get(name, float("nan"))
+        print(f"{name:<24} {v:>9.4f}  {'fixed' if name in fixed else 'learned':<7}  {rate:.4f}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    print("models:")
+    for name, doc in list_models().items():
+        print(f"  {name:<18} {doc}")
+    print("neurons:")
+    for name, cls in sorted(NEURONS.items()):
+        print(f"  {name:<18} {_first_line(cls)}")
+    print("data sets:")
+    for name, doc in data_registry.list_datasets().items():
+        print(f"  {name:<18} {doc}")
+    return 0
+
+
+def _cmd_ablation(args: argparse.Namespace) -> int:
+    path, overrides = _split_items(args.items)
+    modes = _csv(args.modes, "--modes", str)
+    seeds = _csv(args.seeds, "--seeds", int)
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if key in ("model.threshold_grad", "train.seed"):
+            raise UsageError(f"ablation: {key} is set by {'--modes' if key.startswith('model') else '--seeds'}")
+    cfg = load_config(path, overrides)
+    name = cfg.train.name or f"ablation-{time.strftime('%Y%m%d-%H%M%S')}"
+    root = Path(cfg.train.out_dir) / name
+    train_set, test_set = _datasets(cfg.data)
+    for mode in modes:                                          # a bad mode fails now, not after hours
+        _model(dataclasses.replace(cfg.model, threshold_grad=mode), train_set)
+    runs = []
+    for mode in modes:
+        for seed in seeds:
+            run_name = f"{mode}-seed{seed}"
+            run_cfg = dataclasses.replace(
+                cfg, model=dataclasses.replace(cfg.model, threshold_grad=mode),
+                train=dataclasses.replace(cfg.train, seed=seed, name=f"{name}/{run_name}"))
+            folder = RunFolder(root / run_name)
+            print(f"== ablation: threshold_grad={mode}, seed={seed} ==")
+            if folder.last.is_file():                           # an interrupted ablation picks up where it was
+                _, ckpt = _resumable(folder, [], expected=run_cfg)
+                history = _train_run(run_cfg, folder.root, _build_model(ckpt["model_args"]), ckpt["model_args"],
+                                     train_set, test_set, resume=ckpt)
+            else:
+                seed_everything(seed)
+                model, model_args = _model(run_cfg.model, train_set)
+                history = _train_run(run_cfg, folder.root, model, model_args, train_set, test_set, resume=None)
+            print(format_summary(history, root=folder.root))
+            last, best = history[-1], best_record(history)
+            runs.append({"mode": mode, "seed": seed, "run_dir": str(folder.root), "final_acc": last["test_acc"],
+                         "best_acc": best["test_acc"], "best_epoch": best["epoch"],
+                         "thresholds": last["thresholds"], "fixed_layers": last["fixed_layers"]})
+    summary = _ablation_summary(runs, modes)
+    table = _ablation_table(summary, cfg, seeds)
+    write_text_atomic(root / "ablation.md", table + "\n")
+    write_text_atomic(root / "ablation.json", json.dumps(
+        {"config": config_to_dict(cfg), "modes": modes, "seeds": seeds, "summary": summary, "runs": runs},
+        indent=2) + "\n")
+    print(table)
+    print(f"written: {root / 'ablation.md'}, {root / 'ablation.json'}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+def _train_run(cfg: Config, root: Path, model: nn.Module, model_args: dict[str, Any], train_set, test_set, *,
+               resume: dict[str, Any] | None) -> list[Record]:
+    """Save the resolved config into the run folder and train (or continue) the run."""
+    folder = RunFolder(root)
+    folder.root.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, folder.config)
+    n_params = sum(p.numel() for p in model.parameters())
+    start = f", resuming after epoch {resume['epoch']}" if resume is not None else ""
+    print(f"run {root}: {cfg.model.name} ({n_params:,} parameters, threshold_grad={cfg.model.threshold_grad}) on "
+          f"{cfg.data.name} ({len(train_set)} train / {len(test_set)} test, T={cfg.data.n_time_bins}), "
+          f"loss {cfg.loss.preset}, {cfg.train.epochs} epochs{start}")
+    return fit(model, train_set=train_set, test_set=test_set, loss=_loss(cfg), omega_mode=cfg.loss.omega,
+               epochs=cfg.train.epochs, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+               scheduler=cfg.optim.scheduler, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
+               seed=cfg.train.seed, run_dir=root, checkpoint_every=cfg.train.checkpoint_every,
+               config=config_to_dict(cfg), model_args=model_args, device=cfg.train.device,
+               progress=_progress(cfg.train.progress), resume=resume)
+
+
+def _resumable(folder: RunFolder, overrides: Sequence[str], *,
+               expected: Config | None = None) -> tuple[Config, dict[str, Any]]:
+    """The config and checkpoint to continue ``folder`` with; only :data:`RESUME_KEYS` may differ from
+    the stored config (from ``overrides``, or from ``expected`` for an ablation's sub-run)."""
+    ckpt = load_checkpoint(folder.last)
+    source = str(folder.last)
+    stored = load_config(base=ckpt["config"], source=source)
+    cfg = expected if expected is not None else load_config(None, overrides, base=ckpt["config"], source=source)
+    _only_keys(changed_keys(stored, cfg), RESUME_KEYS, why=f"resuming {folder.root} must not change the run")
+    if ckpt["epoch"] > cfg.train.epochs:
+        raise ConfigError(f"{folder.last} is at epoch {ckpt['epoch']}; train.epochs={cfg.train.epochs} would end "
+                          f"before it (expected train.epochs >= {ckpt['epoch']})")
+    return cfg, ckpt
+
+
+def _only_keys(changed: Sequence[str], allowed: Sequence[str], *, why: str) -> None:
+    bad = [k for k in changed if k not in allowed]
+    if bad:
+        raise ConfigError(f"{why}: cannot change {', '.join(bad)}; only {', '.join(allowed)} may change")
+
+
+def _new_run_folder(cfg: Config) -> Path:
+    out = Path(cfg.train.out_dir)
+    if cfg.train.name:
+        root = out / cfg.train.name
+        if root.exists() and any(root.iterdir()):
+            raise ConfigError(f"run folder {root} already exists; continue it with `ltsnn train --resume {root}` "
+                              f"or set another train.name")
+        return root
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root, i = out / stamp, 1
+    while root.exists():                                        # two runs started in the same second
+        i += 1
+        root = out / f"{stamp}-{i}"
+    return root
+
+
+def _dataset(dc: DataConfig, *, split: str):
+    return data_registry.create_dataset(dc.name, split=split, root=dc.root or None, n_time_bins=dc.n_time_bins,
+                                        bin_by=dc.bin_by, seed=dc.seed, **dc.options)
+
+
+def _datasets(dc: DataConfig):
+    return _dataset(dc, split="train"), _dataset(dc, split="test")
+
+
+def _model(mc: ModelConfig, data) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of the config, sized for ``data``, and the arguments that rebuild it (kept in checkpoints)."""
+    kwargs = dict(mc.options, in_channels=data.in_channels, num_classes=data.num_classes,
+                  input_size=list(data.input_size), neuron=mc.neuron, threshold_grad=mc.threshold_grad,
+                  learn_first_threshold=mc.learn_first_threshold, neuron_options=dict(mc.neuron_options))
+    model_args = {"name": mc.name, "kwargs": kwargs}
+    return _build_model(model_args), model_args
+
+
+def _build_model(model_args: dict[str, Any]) -> nn.Module:
+    return create_model(model_args["name"], **model_args["kwargs"])
+
+
+def _loss(cfg: Config) -> ClassificationLoss:
+    return ClassificationLoss(cfg.loss.kind, cfg.loss.w_tet, cfg.loss.w_mse)
+
+
+def _progress(mode: str) -> bool:
+    return {"always": True, "never": False}.get(mode, sys.stderr.isatty())
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def _split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``[CONFIG.yaml] [key=value ...]`` -> (config path or None, overrides)."""
+    paths = [s for s in items if "=" not in s]
+    for s in paths:
+        if not s.endswith((".yaml", ".yml")):
+            raise UsageError(f"expected CONFIG.yaml or section.key=value, got {s!r}")
+    if len(paths) > 1:
+        raise UsageError(f"expected at most one CONFIG.yaml and key=value overrides, got {paths}")
+    return (paths[0] if paths else None), [s for s in items if "=" in s]
+
+
+def _overrides_only(items: Sequence[str]) -> list[str]:
+    bad = [s for s in items if "=" not in s]
+    if bad:
+        raise UsageError(f"eval: expected key=value overrides after the checkpoint, got {bad}")
+    return list(items)
+
+
+def _csv(text: str, flag: str, kind: type) -> list:
+    try:
+        values = [kind(s.strip()) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"{flag}: expected comma-separated {kind.__name__} values, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{flag}: expected at least one value")
+    return values
+
+
+def _first_line(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _ablation_summary(runs: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    summary = {}
+    for mode in modes:
+        rs = [r for r in runs if r["mode"] == mode]
+        final_mean, final_std = _mean_std([r["final_acc"] for r in rs])
+        best_mean, best_std = _mean_std([r["best_acc"] for r in rs])
+        layers = list(rs[0]["thresholds"])
+        summary[mode] = {"runs": len(rs), "final_acc_mean": final_mean, "final_acc_std": final_std,
+                         "best_acc_mean": best_mean, "best_acc_std": best_std,
+                         "thresholds_mean": {n: statistics.fmean(r["thresholds"][n] for r in rs) for n in layers},
+                         "fixed_layers": rs[0]["fixed_layers"]}
+    return summary
+
+
+def _ablation_table(summary: dict[str, dict[str, Any]], cfg: Config, seeds: Sequence[int]) -> str:
+    """A Markdown table: accuracy mean ± std per mode and the mean threshold per layer after the last epoch."""
+    layers = list(next(iter(summary.values()))["thresholds_mean"])
+    lines = ["# Threshold-gradient ablation (LT-SNN Table 2)", "",
+             f"{cfg.model.name} on {cfg.data.name}, T={cfg.data.n_time_bins}, {cfg.train.epochs} epochs, "
+             f"loss {cfg.loss.preset}, seeds {', '.join(map(str, seeds))}. Accuracy on the test set in %, "
+             f"mean ± sample std over seeds; thresholds: mean over seeds after the last epoch.", "",
+             "| mode | runs | final acc | best acc | " + " | ".join(layers) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(layers)]
+    for mode, s in summary.items():
+        cells = [f"{s['thresholds_mean'][n]:.3f}{' (fixed)' if n in s['fixed_layers'] else ''}" for n in layers]
+        lines.append(f"| {mode} | {s['runs']} | {100 * s['final_acc_mean']:.2f} ± {100 * s['final_acc_std']:.2f} | "
+                     f"{100 * s['best_acc_mean']:.2f} ± {100 * s['best_acc_std']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

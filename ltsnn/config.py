@@ -1,0 +1,304 @@
+"""The typed configuration of a run: nested dataclasses read from YAML plus dotted ``key=value`` overrides.
+
+Only the CLI uses this module; it turns a :class:`Config` into the explicit arguments of the library.
+Every key is checked: an unknown section or key, a value of the wrong type or outside its allowed
+values raises :class:`ConfigError` with a one-line message naming the source, the key and what was
+expected. The resolved config (every key, defaults filled in) is what is saved in a run folder and in
+every checkpoint, so a run can be rebuilt from it alone.
+
+    cfg = load_config("configs/ndigits_demo.yaml", ["train.epochs=3", "model.options.dropout=0.1"])
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, get_origin, get_type_hints
+
+import yaml
+
+from ltsnn.engine.loop import SCHEDULERS
+from ltsnn.losses import LOSS_PRESETS, OMEGA_MODES
+
+PROGRESS_MODES = ("auto", "always", "never")
+LOSS_KINDS = ("tet", "mean_ce")
+# Model keyword arguments the CLI fills in itself: from the data set, or from the model section's own keys.
+MODEL_ARGS_FROM_DATA = ("in_channels", "num_classes", "input_size")
+MODEL_ARGS_FROM_SECTION = ("neuron", "threshold_grad", "learn_first_threshold", "neuron_options")
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value; the message is one line."""
+
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+def _at_least(bound: float, *, strict: bool = False) -> dict[str, Any]:
+    return {"min": bound, "strict": strict}
+
+
+@dataclass
+class ModelConfig:
+    name: str = "vgg_tiny"                          # a name from `ltsnn models`
+    neuron: str = "lif"
+    threshold_grad: str = "sgp"                     # fixed | stsg | sgp | sgp_official | penalty_for_all
+    learn_first_threshold: bool = False             # the LT-SNN code keeps the first layer's V_th fixed at 1
+    neuron_options: dict[str, Any] = field(default_factory=dict)   # e.g. {decay: 0.5, threshold_shape: layer}
+    options: dict[str, Any] = field(default_factory=dict)          # extra model kwargs, e.g. {dropout: 0.5}
+
+
+@dataclass
+class DataConfig:
+    name: str = "ndigits"
+    root: str = ""                                  # the data set's folder (relative to the working directory);
+                                                    # "" for built-in data sets
+    n_time_bins: int = field(default=8, metadata=_at_least(1))           # T
+    bin_by: str = "duration"
+    options: dict[str, Any] = field(default_factory=dict)         # the data set's own options, e.g. {binary: false}
+    seed: int = 0                                   # the data set's own seed, apart from train.seed so that
+                                                    # runs with different seeds see the same data
+    batch_size: int = field(default=32, metadata=_at_least(1))
+    num_workers: int = field(default=0, metadata=_at_least(0))
+
+
+@dataclass
+class LossConfig:
+    # A preset of ltsnn.losses.LOSS_PRESETS sets kind/w_tet/w_mse/omega; "custom" takes them from here.
+    preset: str = field(default="ltsnn_code", metadata=_choices(*LOSS_PRESETS, "custom"))
+    kind: str = field(default="tet", metadata=_choices(*LOSS_KINDS))
+    w_tet: float = 0.55
+    w_mse: float = 0.45
+    omega: str = field(default="official", metadata=_choices(*OMEGA_MODES))
+
+
+@dataclass
+class OptimConfig:
+    # Adam, as LT-SNN (methods §1.8); the cosine schedule anneals to 0 over train.epochs, stepped per epoch.
+    lr: float = field(default=1e-3, metadata=_at_least(0, strict=True))
+    weight_decay: float = field(default=0.0, metadata=_at_least(0))
+    scheduler: str = field(default="cosine", metadata=_choices(*SCHEDULERS))
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    epochs: int = field(default=15, metadata=_at_least(1))
+    out_dir: str = "runs"
+    name: str = ""                                  # run folder <out_dir>/<name>; "" for a timestamp
+    checkpoint_every: int = field(default=1, metadata=_at_least(1))    # epochs; the last epoch always saves
+    progress: str = field(default="auto", metadata=_choices(*PROGRESS_MODES))   # auto: if stderr is a TTY
+    device: str = "cpu"
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
+def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The resolved config as plain nested dicts (YAML- and checkpoint-safe)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML, in section order."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *,
+                base: Mapping[str, Any] | None = None, source: str = "") -> Config:
+    """Resolve a config: ``base`` (default: the defaults), then the YAML file at ``path``, then overrides.
+
+    Args:
+        path: a YAML file of sections (``model:``, ``data:``, ...); ``None`` for none.
+        overrides: ``"section.key=value"`` strings; the value is read as a YAML scalar (``1e-3``, ``true``,
+            ``[1, 2]``), except for text keys, which take the text as written. Keys inside the dict-valued
+            keys (``model.options.dropout=0.1``) set one entry.
+        base: a resolved config as nested dicts (e.g. the one stored in a checkpoint) to start from.
+        source: how to name ``base`` in error messages.
+    Returns:
+        The resolved :class:`Config`; keys set by a loss preset are filled in from the preset.
+    Raises:
+        ConfigError: unknown section or key (listing the valid ones), wrong type, value out of range.
+    """
+    tree = config_to_dict(Config())
+    if base is not None:
+        _merge(tree, base, source=source or "base config", explicit=None)
+    explicit: set[str] = set()                      # keys the user set, for the preset check
+    if path is not None:
+        _merge(tree, _read_yaml(Path(path)), source=str(path), explicit=explicit)
+    for text in overrides:
+        _apply_override(tree, text, explicit)
+    cfg = _build(tree, source=str(path) if path is not None else (source or "the command line"))
+    _resolve_loss(cfg, explicit)
+    _check_model_options(cfg)
+    return cfg
+
+
+def changed_keys(a: Config, b: Config) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    da, db = config_to_dict(a), config_to_dict(b)
+    return [f"{s}.{k}" for s in da for k in da[s] if da[s][k] != db[s][k]]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (expected a YAML file of sections {sorted(SECTIONS)})")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections {sorted(SECTIONS)}, got {type(data).__name__}")
+    return data
+
+
+def _section_fields(section: str) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+
+
+def _unknown(kind: str, key: str, source: str, valid: Sequence[str]) -> ConfigError:
+    return ConfigError(f"{source}: unknown {kind} {key!r}; valid: {', '.join(sorted(valid))}")
+
+
+def _merge(tree: dict, data: Mapping[str, Any], *, source: str, explicit: set[str] | None) -> None:
+    """Copy the sections of ``data`` into ``tree``, rejecting unknown sections and keys."""
+    for section, values in data.items():
+        if section not in SECTIONS:
+            raise _unknown("section", section, source, list(SECTIONS))
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section {section!r} must be a mapping of keys, got {values!r}")
+        fields = _section_fields(section)
+        for key, value in values.items():
+            if key not in fields:
+                raise _unknown(f"key in section {section!r}", key, source, list(fields))
+            tree[section][key] = copy.deepcopy(value)    # never alias a base config's dicts
+            if explicit is not None:
+                explicit.add(f"{section}.{key}")
+
+
+def _apply_override(tree: dict, text: str, explicit: set[str]) -> None:
+    key, sep, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"bad override {text!r}; expected section.key=value, e.g. train.epochs=5")
+    section, name, rest = parts[0], parts[1], parts[2:]
+    if section not in SECTIONS:
+        raise _unknown("section", section, f"override {text!r}", list(SECTIONS))
+    fields = _section_fields(section)
+    if name not in fields:
+        raise _unknown(f"key in section {section!r}", name, f"override {text!r}", list(fields))
+    tp = get_type_hints(SECTIONS[section])[name]
+    if rest and get_origin(tp) is not dict:
+        raise ConfigError(f"override {text!r}: {section}.{name} is not a mapping, so it has no sub-keys")
+    value = _parse_value(raw, str if tp is str and not rest else None)
+    explicit.add(f"{section}.{name}")
+    if not rest:
+        tree[section][name] = value
+        return
+    node = tree[section][name]
+    for part in rest[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[rest[-1]] = value
+
+
+def _parse_value(raw: str, as_text: type | None) -> Any:
+    """A YAML scalar; for text keys the raw text, so that ``name=007`` or ``preset=on`` stay strings."""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        if as_text is str:
+            return raw
+        raise ConfigError(f"cannot read {raw!r} as a YAML value") from None
+    if as_text is str and not isinstance(value, str):
+        return raw
+    return value
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        if isinstance(value, str):                              # PyYAML reads 1e-3 (no dot) as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    elif get_origin(tp) is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    else:                                                       # a field type this loader cannot check
+        raise TypeError(f"{where}: unsupported config type {tp!r}")
+    if not ok:
+        expected = "a mapping" if get_origin(tp) is dict else tp.__name__
+        raise ConfigError(f"{where}: expected {expected}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _check_range(value: Any, f: dataclasses.Field, where: str) -> None:
+    choices = f.metadata.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+    if "min" in f.metadata:
+        low, strict = f.metadata["min"], f.metadata["strict"]
+        if value < low or (strict and value == low):
+            raise ConfigError(f"{where}: expected a value {'>' if strict else '>='} {low}, got {value!r}")
+
+
+def _build(tree: dict, *, source: str) -> Config:
+    sections = {}
+    for section, cls in SECTIONS.items():
+        hints = get_type_hints(cls)
+        values = {}
+        for f in dataclasses.fields(cls):
+            where = f"{source}: {section}.{f.name}"
+            value = _check_type(tree[section][f.name], hints[f.name], where)
+            _check_range(value, f, where)
+            values[f.name] = value
+        sections[section] = cls(**values)
+    return Config(**sections)
+
+
+def _resolve_loss(cfg: Config, explicit: set[str]) -> None:
+    """Fill the loss keys from the preset; setting one to another value is an error, not silently ignored."""
+    loss = cfg.loss
+    if loss.preset == "custom":
+        return
+    w_tet, w_mse, omega = LOSS_PRESETS[loss.preset]
+    preset = {"kind": "tet", "w_tet": w_tet, "w_mse": w_mse, "omega": omega}
+    for key, value in preset.items():
+        if f"loss.{key}" in explicit and getattr(loss, key) != value:
+            raise ConfigError(f"loss.{key}={getattr(loss, key)!r} conflicts with loss.preset={loss.preset!r} "
+                              f"(which sets {key}={value!r}); use loss.preset=custom to set it")
+        setattr(loss, key, value)
+
+
+def _check_model_options(cfg: Config) -> None:
+    for key in cfg.model.options:
+        if key in MODEL_ARGS_FROM_DATA:
+            raise ConfigError(f"model.options.{key}: set from the data set ({', '.join(MODEL_ARGS_FROM_DATA)} "
+                              f"come from data.name); remove it")
+        if key in MODEL_ARGS_FROM_SECTION:
+            raise ConfigError(f"model.options.{key}: use model.{key} instead")

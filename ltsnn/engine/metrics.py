@@ -1,0 +1,102 @@
+"""The run folder and the per-epoch records written into it.
+
+One record per epoch (a plain dict, also kept in every checkpoint)::
+
+    epoch            1-based
+    step             optimizer steps taken so far
+    train_loss, train_acc, test_loss, test_acc     accuracies as fractions in [0, 1]
+    lr               the learning rate used during the epoch
+    omega            Ω after the epoch's last step (the one the test loss used)
+    seconds          wall time of the epoch (train + test)
+    thresholds       {layer: V_th} for every spiking layer, fixed ones included
+    fixed_layers     [layer, ...] whose threshold is not learned
+    firing_rates     {layer: mean spikes per neuron per step} on the test set
+
+Folder layout::
+
+    <run>/config.yaml  metrics.jsonl  thresholds.csv  checkpoints/last.pt  checkpoints/best.pt  plots/*.png
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+Record = dict[str, Any]
+
+
+class RunFolder:
+    """Paths of a run folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config = self.root / "config.yaml"
+        self.metrics = self.root / "metrics.jsonl"
+        self.thresholds = self.root / "thresholds.csv"
+        self.checkpoints = self.root / "checkpoints"
+        self.last = self.checkpoints / "last.pt"
+        self.best = self.checkpoints / "best.pt"
+        self.plots = self.root / "plots"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` in one rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_history(folder: RunFolder, history: Sequence[Record]) -> None:
+    """(Re)write ``metrics.jsonl`` and ``thresholds.csv`` from the records.
+
+    Rewriting the whole files (they are small) keeps them equal to the checkpoint's history after a
+    resume, even if the interrupted run had logged epochs past its last checkpoint.
+    """
+    write_text_atomic(folder.metrics, "".join(json.dumps(r) + "\n" for r in history))
+    buf = io.StringIO()
+    if history:
+        layers = list(history[-1]["thresholds"])
+        fixed = set(history[-1]["fixed_layers"])
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["epoch"] + [f"{n} (fixed)" if n in fixed else n for n in layers])
+        for r in history:
+            w.writerow([r["epoch"]] + [repr(r["thresholds"][n]) for n in layers])
+    write_text_atomic(folder.thresholds, buf.getvalue())
+
+
+def format_thresholds(thresholds: dict[str, float], fixed: Sequence[str]) -> str:
+    """``features.2=1.000(fixed) features.5=1.032 ...``"""
+    return " ".join(f"{n}={v:.3f}{'(fixed)' if n in fixed else ''}" for n, v in thresholds.items())
+
+
+def format_epoch(r: Record, *, epochs: int) -> str:
+    """The one line printed after every epoch."""
+    width = len(str(epochs))
+    return (f"epoch {r['epoch']:>{width}}/{epochs} | train loss {r['train_loss']:.4f} acc {100 * r['train_acc']:.2f}% "
+            f"| test loss {r['test_loss']:.4f} acc {100 * r['test_acc']:.2f}% | lr {r['lr']:.2e} "
+            f"| omega {r['omega']:.4f} | {r['seconds']:.1f} s | vth {format_thresholds(r['thresholds'], r['fixed_layers'])}")
+
+
+def best_record(history: Sequence[Record]) -> Record:
+    """The epoch with the highest test accuracy (the earliest on ties)."""
+    return max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
+
+
+def format_summary(history: Sequence[Record], *, root: Path) -> str:
+    """The lines printed at the end of a run: final and best accuracy, final per-layer thresholds."""
+    last, best = history[-1], best_record(history)
+    seconds = sum(r["seconds"] for r in history)
+    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test acc "
+             f"{100 * last['test_acc']:.2f}%, best {100 * best['test_acc']:.2f}% (epoch {best['epoch']}); "
+             f"run folder {root}",
+             "final thresholds per layer:"]
+    for name, v in last["thresholds"].items():
+        rate = last["firing_rates"].get(name)
+        tag = "fixed" if name in last["fixed_layers"] else "learned"
+        rate_text = f", firing rate {rate:.4f}" if rate is not None else ""
+        lines.append(f"  {name:<24} {v:.4f} ({tag}{rate_text})")
+    return "\n".join(lines)

@@ -1,0 +1,270 @@
+"""The ``ltsnn`` CLI end to end on a tiny fake data set: run folder, resume, non-finite loss, errors, ablation."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torch.utils.data import Dataset
+
+from ltsnn.cli import main
+from ltsnn.data import datasets as data_registry
+from ltsnn.engine import ClassificationTask, load_checkpoint
+from ltsnn.engine import loop
+from ltsnn.models import MODELS
+from ltsnn.models.common import NeuronFactory
+from ltsnn.models.vgg import SpikingVGG
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class TinyEvents(Dataset):
+    """4 classes of ``size`` x ``size`` event frames: class k lights quadrant k, plus sparse noise."""
+
+    classes = ["top-left", "top-right", "bottom-left", "bottom-right"]
+    num_classes = 4
+    in_channels = 2
+
+    def __init__(self, *, split: str, n_time_bins: int, seed: int, size: int):
+        self.input_size = (size, size)
+        g = torch.Generator().manual_seed(2 * seed + (split == "test"))
+        n = 48 if split == "train" else 24
+        self.labels = torch.arange(n) % 4
+        frames = (torch.rand(n, n_time_bins, 2, size, size, generator=g) < 0.05).float()    # [N, T, C, H, W]
+        h = size // 2
+        for i, k in enumerate(self.labels.tolist()):
+            r, c = divmod(k, 2)
+            frames[i, :, :, r * h:(r + 1) * h, c * h:(c + 1) * h] = (torch.rand(n_time_bins, 2, h, h, generator=g) < 0.5)
+        self.frames = frames
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.frames[i], int(self.labels[i])
+
+
+@pytest.fixture(autouse=True)
+def tiny_data(monkeypatch):
+    """Register "tiny" (12x12) and "tiny16" (16x16) beside the real data sets, for this test only."""
+    real_create, real_list = data_registry.create_dataset, data_registry.list_datasets
+    sizes = {"tiny": 12, "tiny16": 16}
+
+    def create_dataset(name, *, split, root=None, n_time_bins, bin_by="duration", seed=0, **kw):
+        if name in sizes:
+            return TinyEvents(split=split, n_time_bins=n_time_bins, seed=seed, size=sizes[name])
+        return real_create(name, split=split, root=root, n_time_bins=n_time_bins, bin_by=bin_by, seed=seed, **kw)
+
+    monkeypatch.setattr(data_registry, "create_dataset", create_dataset)
+    monkeypatch.setattr(data_registry, "list_datasets",
+                        lambda: {**real_list(), **{n: f"{s}x{s} test data" for n, s in sizes.items()}})
+
+
+@pytest.fixture
+def tiny_dropout_model(monkeypatch):
+    """A model with dropout, so that resuming must restore the global RNG to be bit-identical."""
+    def build(*, in_channels, num_classes, input_size, neuron, threshold_grad, learn_first_threshold,
+              neuron_options):
+        """Tiny VGG with a dropout layer (tests only)"""
+        neurons = NeuronFactory(neuron, threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
+                                neuron_options=neuron_options)
+        return SpikingVGG("8C3-AP2-8C3-AP2-FC16-FC4", in_channels=in_channels, num_classes=num_classes,
+                          input_size=input_size, neurons=neurons, dropout=0.5, name="tiny_dropout")
+    monkeypatch.setitem(MODELS, "tiny_dropout", build)
+
+
+def tiny_args(out: Path, name: str = "run", epochs: int = 2) -> list[str]:
+    return ["data.name=tiny", "data.n_time_bins=3", "data.batch_size=16", "train.progress=never",
+            f"train.out_dir={out}", f"train.name={name}", f"train.epochs={epochs}", "optim.lr=5e-3"]
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ltsnn: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+def test_two_epoch_run_writes_a_complete_run_folder(tmp_path, capsys):
+    assert main(["train", *tiny_args(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "run"
+    for rel in ("config.yaml", "metrics.jsonl", "thresholds.csv", "checkpoints/last.pt", "checkpoints/best.pt",
+                "plots/accuracy_loss.png", "plots/thresholds.png", "plots/firing_rates.png"):
+        assert (run / rel).is_file(), rel
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]      # no temp files left
+    h = records(run)
+    assert [r["epoch"] for r in h] == [1, 2]
+    assert h[1]["train_loss"] < h[0]["train_loss"]
+    layers = list(h[-1]["thresholds"])
+    assert len(layers) == 3 and h[-1]["fixed_layers"] == [layers[0]]           # vgg_tiny: first layer fixed
+    assert h[-1]["thresholds"][layers[0]] == 1.0 and h[-1]["thresholds"][layers[1]] != 1.0
+    assert set(h[-1]["firing_rates"]) == set(layers)
+    assert all(0 <= v <= 1 for v in h[-1]["firing_rates"].values())
+    assert h[0]["lr"] == pytest.approx(5e-3) and h[1]["lr"] == pytest.approx(2.5e-3)    # cosine over 2 epochs
+    csv_lines = (run / "thresholds.csv").read_text().splitlines()
+    assert csv_lines[0] == ",".join(["epoch", f"{layers[0]} (fixed)", *layers[1:]]) and len(csv_lines) == 3
+    # One line per epoch with the learned thresholds, then the summary.
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2 and all("vth" in line and layers[1] in line for line in epoch_lines)
+    assert "final thresholds per layer:" in out and f"{h[-1]['thresholds'][layers[1]]:.4f}" in out
+    stored = yaml.safe_load((run / "config.yaml").read_text())
+    assert stored["data"]["name"] == "tiny" and stored["loss"]["w_mse"] == 0.45
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["config"] == stored
+
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert f"accuracy {100 * h[-1]['test_acc']:.2f}%" in out and layers[1] in out
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, tiny_dropout_model, capsys):
+    args = ["model.name=tiny_dropout"]
+    assert main(["train", *tiny_args(tmp_path, "straight"), *args]) == 0
+
+    class Crash(Exception):
+        pass
+
+    real_epoch = loop.train_one_epoch
+
+    def crash_in_epoch_2(*a, epoch, **kw):
+        if epoch == 2:
+            raise Crash
+        return real_epoch(*a, epoch=epoch, **kw)
+
+    monkeypatch.setattr(loop, "train_one_epoch", crash_in_epoch_2)
+    with pytest.raises(Crash):
+        main(["train", *tiny_args(tmp_path, "resumed"), *args])
+    monkeypatch.setattr(loop, "train_one_epoch", real_epoch)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 1
+    assert main(["train", "--resume", str(tmp_path / "resumed")]) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
+
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    assert a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert (a["epoch"], a["step"], a["omega"]) == (b["epoch"], b["step"], b["omega"])
+
+    def drop_time(rs):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    assert drop_time(records(tmp_path / "straight")) == drop_time(records(tmp_path / "resumed"))
+
+
+def test_resume_refuses_to_change_the_run(tmp_path, capsys):
+    assert main(["train", *tiny_args(tmp_path, epochs=1)]) == 0
+    assert main(["train", "--resume", str(tmp_path / "run"), "optim.lr=0.1"]) == 2
+    assert "optim.lr" in one_error_line(capsys)
+    assert main(["train", "--resume", str(tmp_path / "run"), "train.epochs=0"]) == 2
+    assert "train.epochs: expected a value >= 1" in one_error_line(capsys)
+    # More epochs is allowed: the run continues from its checkpoint.
+    assert main(["train", "--resume", str(tmp_path / "run"), "train.epochs=2"]) == 0
+    assert [r["epoch"] for r in records(tmp_path / "run")] == [1, 2]
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "run"), "train.epochs=1"]) == 2
+    assert "expected train.epochs >= 2" in one_error_line(capsys)
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["train"]["epochs"] == 2
+
+
+def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path, monkeypatch, capsys):
+    real_call = ClassificationTask.__call__
+    calls = {"train": 0}
+
+    def nan_at_step_5(self, frames, target, *, omega):
+        out = real_call(self, frames, target, omega=omega)
+        if self.model.training:
+            calls["train"] += 1
+            if calls["train"] == 5:                              # 3 steps per epoch: epoch 2, step 5
+                out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(ClassificationTask, "__call__", nan_at_step_5)
+    assert main(["train", *tiny_args(tmp_path)]) == 1
+    line = one_error_line(capsys)
+    assert "epoch 2, step 5" in line and "last good checkpoint" in line and "epoch 1" in line
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["epoch"] == 1 and ckpt["step"] == 3
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+    assert [r["epoch"] for r in records(tmp_path / "run")] == [1]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "model.nmae=x"], "valid: learn_first_threshold, name, neuron"),
+    (["train", "trian.epochs=1"], "unknown section 'trian'"),
+    (["train", "train.epochs=abc"], "train.epochs: expected int"),
+    (["train", "train.epochs"], "expected CONFIG.yaml or section.key=value"),
+    (["train", "train.epochs="], "train.epochs: expected int"),
+    (["train", "a.yaml", "b.yaml"], "at most one CONFIG.yaml"),
+    (["train", "missing.yaml"], "missing.yaml not found"),
+    (["train", "data.name=tiny", "model.name=nope"], "unknown model 'nope'"),
+    (["train", "data.name=tiny", "model.neuron=nope"], "unknown neuron 'nope'"),
+    (["train", "data.name=nope"], "unknown data set 'nope'; expected one of"),
+    (["train", "data.options.colour=1"], "data set 'ndigits' got unknown option(s) ['colour']"),
+    (["eval", "missing.pt"], "missing.pt: no such file; expected an ltsnn checkpoint"),
+    (["frobnicate"], "invalid choice"),
+    (["ablation", "data.name=tiny", "--seeds", "a,b"], "--seeds: expected comma-separated int"),
+])
+def test_user_errors_exit_2_with_one_line(argv, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert expected in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()                     # nothing half-made
+
+
+def test_foreign_checkpoints_and_wrong_input_shape_exit_2(tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    plain = tmp_path / "plain.pt"
+    torch.save({"state_dict": {}}, plain)
+    for path in (text, plain):
+        assert main(["eval", str(path)]) == 2
+        line = one_error_line(capsys)
+        assert str(path) in line and "not an ltsnn checkpoint" in line
+
+    assert main(["train", *tiny_args(tmp_path, epochs=1)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "data.name=tiny16"]) == 2
+    assert "expects input [T, B, 2, 12, 12]" in one_error_line(capsys)
+    assert main(["eval", str(tmp_path / "run"), "model.name=vgg9"]) == 2
+    assert "cannot change model.name" in one_error_line(capsys)
+    assert main(["train", *tiny_args(tmp_path, epochs=1)]) == 2       # the folder exists: resume or rename
+    assert "--resume" in one_error_line(capsys)
+
+
+def test_ablation_writes_the_table_and_reuses_finished_runs(tmp_path, capsys):
+    argv = ["ablation", *tiny_args(tmp_path, "abl", epochs=1), "--modes", "fixed,sgp", "--seeds", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    table = (tmp_path / "abl" / "ablation.md").read_text()
+    assert "| fixed | 1 |" in table and "| sgp | 1 |" in table and table.strip() in out
+    summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())["summary"]
+    assert summary["fixed"]["fixed_layers"] == list(summary["fixed"]["thresholds_mean"])    # all fixed
+    assert len(summary["sgp"]["fixed_layers"]) == 1
+    assert (tmp_path / "abl" / "sgp-seed0" / "checkpoints" / "last.pt").is_file()
+    # Running it again trains nothing: the finished runs are read back, and the table is the same.
+    assert main(argv) == 0
+    assert "epoch 1/1" not in capsys.readouterr().out
+    assert (tmp_path / "abl" / "ablation.md").read_text() == table
+
+
+def test_models_lists_models_neurons_and_data_sets(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "vgg_tiny" in out and "lif" in out and "tiny16" in out and "data sets:" in out and "ndigits" in out
+
+
+def test_python_dash_m(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "ltsnn", "models"], cwd=REPO, capture_output=True, text=True)
+    assert ok.returncode == 0 and "vgg_tiny" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "ltsnn", "train", "train.epoch=1"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "valid: checkpoint_every" in bad.stderr
