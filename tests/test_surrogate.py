@@ -5,7 +5,15 @@ import torch
 
 from ltsnn.functional.surrogate import SURROGATES, get_surrogate, heaviside, surrogate_grad
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """These checks compare against finite differences: float64, restored afterwards."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 @pytest.mark.parametrize("name", sorted(SURROGATES))
