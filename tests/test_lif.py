@@ -208,7 +208,7 @@ def test_bad_options_raise():
 def test_module_threshold_parameter_or_buffer():
     learn = LIFNeuron(threshold_grad="sgp")
     fixed = LIFNeuron(threshold_grad="fixed")
-    assert [n for n, _ in learn.named_parameters()] == ["v_th"] and float(learn.v_th) == 1.0
+    assert [n for n, _ in learn.named_parameters()] == ["v_th"] and learn.v_th.item() == 1.0
     assert list(fixed.parameters()) == [] and "v_th" in dict(fixed.named_buffers())
     chan = LIFNeuron(threshold_shape="channel", channels=4, v_th=0.5)
     assert chan.v_th.shape == (4,)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ltsnn.functional.dsr import dsr_if_multistep, dsr_lif_multistep
 from ltsnn.functional.neuron import THRESHOLD_GRADS
-from ltsnn.neurons import register_neuron
+from ltsnn.neurons.registry import register_neuron
 
 # "fixed" makes V_th a buffer. Every other name makes it a learnable parameter trained by DSR's own rate
 # gradient: "dsr", or any LIF threshold_grad mode, so that a model's threshold_grad option works with

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable
 
 from torch.utils.data import Dataset
 
-DATASETS: dict[str, Callable[..., Dataset]] = {}
+from ltsnn.registry import Registry
+
+DATASETS = Registry("data set")
 SPLITS = ("train", "test")
 # Arguments every factory takes; create_dataset passes them by keyword.
 _COMMON = ("split", "root", "n_time_bins", "bin_by", "seed")
 
 
-def register_dataset(name: str):
-    """Register a data set factory ``fn(*, split, root, n_time_bins, bin_by, seed, **options)``;
-    its docstring's first line is the listing."""
-    def wrap(fn):
-        if name in DATASETS:
-            raise ValueError(f"data set {name!r} is already registered")
-        DATASETS[name] = fn
-        return fn
-    return wrap
+# A data set factory is ``fn(*, split, root, n_time_bins, bin_by, seed, **options)``.
+register_dataset = DATASETS.register
 
 
 def create_dataset(name: str, *, split: str, root: str | None = None, n_time_bins: int, bin_by: str = "duration",
@@ -44,11 +38,9 @@ def create_dataset(name: str, *, split: str, root: str | None = None, n_time_bin
     Raises:
         ValueError: listing the valid values for an unknown name, split or option.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {sorted(DATASETS)}")
+    fn = DATASETS.lookup(name)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} for data set {name!r}; expected one of {list(SPLITS)}")
-    fn = DATASETS[name]
     options = sorted(set(inspect.signature(fn).parameters) - set(_COMMON))
     unknown = sorted(set(kw) - set(options))
     if unknown:
@@ -58,4 +50,4 @@ def create_dataset(name: str, *, split: str, root: str | None = None, n_time_bin
 
 def list_datasets() -> dict[str, str]:
     """Name -> one-line description of every registered data set."""
-    return {n: (inspect.getdoc(fn) or "").split("\n")[0] for n, fn in sorted(DATASETS.items())}
+    return DATASETS.describe()
