@@ -5,13 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltsnn.neurons import NEURONS
+from ltsnn.neurons.base import SpikingNeuron
 
 
 def neuron_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The spiking layers of ``model`` (instances of a registered neuron), as (qualified name, module)."""
-    kinds = tuple(c for c in NEURONS.values() if isinstance(c, type))
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
+    """The spiking layers of ``model`` (:class:`SpikingNeuron` instances), as (qualified name, module)."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingNeuron)]
 
 
 def layer_thresholds(model: nn.Module) -> tuple[dict[str, float], list[str]]:

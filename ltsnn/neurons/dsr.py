@@ -6,10 +6,10 @@ The equations and the rate-based backward live in :mod:`ltsnn.functional.dsr`.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ltsnn.functional.dsr import dsr_if_multistep, dsr_lif_multistep
 from ltsnn.functional.neuron import THRESHOLD_GRADS
+from ltsnn.neurons.base import SpikingNeuron
 from ltsnn.neurons.registry import register_neuron
 
 # "fixed" makes V_th a buffer. Every other name makes it a learnable parameter trained by DSR's own rate
@@ -18,30 +18,16 @@ from ltsnn.neurons.registry import register_neuron
 DSR_THRESHOLD_GRADS = tuple(dict.fromkeys(("fixed", "dsr", *THRESHOLD_GRADS)))
 
 
-class _DSRNeuron(nn.Module):
+class _DSRNeuron(SpikingNeuron):
     def __init__(self, *, threshold_grad: str, v_th: float, alpha: float, vth_bound: float):
-        super().__init__()
         if threshold_grad not in DSR_THRESHOLD_GRADS:
             raise ValueError(f"unknown threshold_grad {threshold_grad!r} for a DSR neuron; expected one of "
                              f"{list(DSR_THRESHOLD_GRADS)}")
         if vth_bound <= 0 or v_th < vth_bound:
             raise ValueError(f"DSR neuron needs 0 < vth_bound <= v_th, got vth_bound={vth_bound}, v_th={v_th}")
-        init = torch.full((1,), float(v_th))
-        if threshold_grad == "fixed":
-            self.register_buffer("v_th", init)
-        else:
-            self.v_th = nn.Parameter(init)
+        super().__init__(torch.full((1,), float(v_th)), learnable=threshold_grad != "fixed")
         self.threshold_grad = threshold_grad
         self.alpha, self.vth_bound = float(alpha), float(vth_bound)
-        self.v: torch.Tensor | None = None
-
-    @property
-    def learnable(self) -> bool:
-        return isinstance(self.v_th, nn.Parameter)
-
-    def reset(self) -> None:
-        """Forget the membrane: the next call starts from v = 0."""
-        self.v = None
 
     def _bound_threshold(self) -> None:
         # DSR clamps the stored threshold itself (not a copy) before every forward, so the optimizer

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ltsnn.functional.neuron import check_lif_options, lif_multistep
 from ltsnn.functional.surrogate import get_surrogate
+from ltsnn.neurons.base import SpikingNeuron
 
 
-class LIFNeuron(nn.Module):
+class LIFNeuron(SpikingNeuron):
     """Multi-step LIF with a learnable (or fixed) firing threshold, methods §1.1-1.3.
 
     Input and output are time-major ``[T, B, ...]``; the output is the binary spike train.
@@ -25,7 +25,6 @@ class LIFNeuron(nn.Module):
                  channels: int = 0, decay: float = 0.5, input_scale: float = 1.0, reset: str = "hard",
                  detach_reset: bool = False, fire_on_equal: bool = True, surrogate: str = "triangle",
                  width: float | None = None):
-        super().__init__()
         check_lif_options(threshold_grad=threshold_grad, reset=reset)
         get_surrogate(surrogate)
         if threshold_shape == "layer":
@@ -36,24 +35,12 @@ class LIFNeuron(nn.Module):
             init = torch.full((channels,), float(v_th))
         else:
             raise ValueError(f"unknown threshold_shape {threshold_shape!r}; expected 'layer' or 'channel'")
-        if threshold_grad == "fixed":
-            self.register_buffer("v_th", init)
-        else:
-            self.v_th = nn.Parameter(init)
+        super().__init__(init, learnable=threshold_grad != "fixed")
         self.threshold_grad = threshold_grad
         self.threshold_shape = threshold_shape
         self.decay, self.input_scale, self.reset_mode = decay, input_scale, reset
         self.detach_reset, self.fire_on_equal = detach_reset, fire_on_equal
         self.surrogate, self.width = surrogate, width
-        self.v: torch.Tensor | None = None
-
-    @property
-    def learnable(self) -> bool:
-        return isinstance(self.v_th, nn.Parameter)
-
-    def reset(self) -> None:
-        """Forget the membrane: the next call starts from v = 0."""
-        self.v = None
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if self.threshold_shape == "channel":
