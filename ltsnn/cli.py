@@ -2,6 +2,7 @@
 
     ltsnn train [CONFIG.yaml] [key=value ...] [--resume RUN_DIR]
     ltsnn eval RUN_DIR_OR_CHECKPOINT [key=value ...]
+    ltsnn report RUN_DIR [key=value ...] [--checkpoint last|best] [--e-mac PJ] [--e-ac PJ] [--first-layer MODE]
     ltsnn models
     ltsnn ablation [CONFIG.yaml] [key=value ...] --modes fixed,stsg,sgp --seeds 0,1,2
 
@@ -22,13 +23,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, config_to_dict, changed_keys, load_config,
                           save_config)
 from ltsnn.data import datasets as data_registry
 from ltsnn.engine import (CheckpointError, ClassificationTask, NonFiniteLossError, RunFolder, evaluate, fit,
                           layer_thresholds, load_checkpoint, seed_everything, test_loader)
-from ltsnn.engine.metrics import Record, best_record, format_summary, write_text_atomic
+from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
+from ltsnn.engine.metrics import Record, best_record, format_summary, read_history, write_text_atomic
+from ltsnn.engine.report import write_report
+from ltsnn.layers.quant import quantize_weights
 from ltsnn.losses import ClassificationLoss
 from ltsnn.models import create_model, list_models
 from ltsnn.neurons import NEURONS
@@ -36,7 +41,8 @@ from ltsnn.neurons import NEURONS
 # Keys that may change when a run is resumed: they do not change what was computed so far.
 RESUME_KEYS = ("train.epochs", "train.checkpoint_every", "train.progress", "train.device", "data.root",
                "data.num_workers")
-# Keys `ltsnn eval` takes: the model and its weights come from the checkpoint, the test data may change.
+# Keys `ltsnn eval` and `ltsnn report` take: the model and its weights come from the checkpoint, the test data
+# may change.
 EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig)) + ("train.device", "train.progress")
 
 
@@ -51,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ltsnn", description="Spiking neural networks with learnable thresholds (LT-SNN).")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,models,ablation}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,report,models,ablation}")
 
     t = sub.add_parser("train", help="train a model; writes a run folder",
                        description="Train from CONFIG.yaml (or the defaults) with key=value overrides.")
@@ -64,6 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
     e.set_defaults(run=_cmd_eval)
+
+    r = sub.add_parser("report", help="write RUN_DIR/report/: accuracy, thresholds, firing rates, energy, size",
+                       description="Test a run's checkpoint once with the monitors and write report.md, report.json "
+                                   "and PNGs into RUN_DIR/report/ (`ltsnn train` writes the same at the end).")
+    r.add_argument("run_dir", metavar="RUN_DIR")
+    r.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
+    r.add_argument("--checkpoint", choices=("last", "best"), default="last",
+                   help="which checkpoint to measure (default: %(default)s)")
+    r.add_argument("--e-mac", type=float, default=E_MAC_PJ, metavar="PJ",
+                   help="energy of one multiply-accumulate in pJ (default: %(default)s)")
+    r.add_argument("--e-ac", type=float, default=E_AC_PJ, metavar="PJ",
+                   help="energy of one accumulate in pJ (default: %(default)s)")
+    r.add_argument("--first-layer", choices=FIRST_LAYER_MODES, default="mac",
+                   help="count the first layer as T x FLOPs MACs (mac), FLOPs MACs once (mac_once, BICLab's "
+                        "formula for static images) or spike-driven ACs (sop) (default: %(default)s)")
+    r.set_defaults(run=_cmd_report)
 
     m = sub.add_parser("models", help="list the registered models, neurons and data sets")
     m.set_defaults(run=_cmd_models)
@@ -124,16 +146,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.checkpoint)
     ckpt_path = RunFolder(path).last if path.is_dir() else path
-    ckpt = load_checkpoint(ckpt_path)
-    stored = load_config(base=ckpt["config"], source=str(ckpt_path))
-    cfg = load_config(None, _overrides_only(args.overrides), base=ckpt["config"], source=str(ckpt_path))
-    _only_keys(changed_keys(stored, cfg), EVAL_KEYS, why="eval rebuilds the model from the checkpoint")
-    test_set = _dataset(cfg.data, split="test")
-    model = _build_model(ckpt["model_args"])
-    model.load_state_dict(ckpt["model"])
-    model.to(cfg.train.device)
-    task = ClassificationTask(model, _loss(cfg))
-    loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
+    cfg, ckpt, task, loader = _restore(ckpt_path, args.overrides, command="eval")
+    model = task.model
     result = evaluate(task, loader, omega=ckpt["omega"], device=cfg.train.device,
                       progress=_progress(cfg.train.progress))
     print(f"{ckpt_path} (epoch {ckpt['epoch']}): {cfg.data.name} test set, {result['n']} samples, "
@@ -143,6 +157,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for name, v in thresholds.items():
         rate = result["firing_rates"].get(name, float("nan"))
         print(f"{name:<24} {v:>9.4f}  {'fixed' if name in fixed else 'learned':<7}  {rate:.4f}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    folder = RunFolder(args.run_dir)
+    if not folder.root.is_dir():
+        raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
+    history = read_history(folder)
+    ckpt_path = folder.last if args.checkpoint == "last" else folder.best
+    cfg, ckpt, task, loader = _restore(ckpt_path, args.overrides, command="report")
+    report = write_report(folder.report, task=task, loader=loader, history=history, omega=ckpt["omega"],
+                          time_steps=cfg.data.n_time_bins, source=f"{ckpt_path} (epoch {ckpt['epoch']})",
+                          e_mac=args.e_mac, e_ac=args.e_ac, first_layer=args.first_layer, device=cfg.train.device,
+                          progress=_progress(cfg.train.progress))
+    print(_report_line(report, folder))
     return 0
 
 
@@ -210,21 +239,55 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 
 def _train_run(cfg: Config, root: Path, model: nn.Module, model_args: dict[str, Any], train_set, test_set, *,
                resume: dict[str, Any] | None) -> list[Record]:
-    """Save the resolved config into the run folder and train (or continue) the run."""
+    """Save the resolved config into the run folder, train (or continue) the run, then write its report."""
     folder = RunFolder(root)
     folder.root.mkdir(parents=True, exist_ok=True)
     save_config(cfg, folder.config)
     n_params = sum(p.numel() for p in model.parameters())
     start = f", resuming after epoch {resume['epoch']}" if resume is not None else ""
-    print(f"run {root}: {cfg.model.name} ({n_params:,} parameters, threshold_grad={cfg.model.threshold_grad}) on "
-          f"{cfg.data.name} ({len(train_set)} train / {len(test_set)} test, T={cfg.data.n_time_bins}), "
+    quant = model_args.get("quant")
+    weights = f", {quant['bits']}-bit SAWB weights ({quant['coeff']})" if quant else ""
+    print(f"run {root}: {cfg.model.name} ({n_params:,} parameters{weights}, threshold_grad={cfg.model.threshold_grad}) "
+          f"on {cfg.data.name} ({len(train_set)} train / {len(test_set)} test, T={cfg.data.n_time_bins}), "
           f"loss {cfg.loss.preset}, {cfg.train.epochs} epochs{start}")
-    return fit(model, train_set=train_set, test_set=test_set, loss=_loss(cfg), omega_mode=cfg.loss.omega,
-               epochs=cfg.train.epochs, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-               scheduler=cfg.optim.scheduler, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
-               seed=cfg.train.seed, run_dir=root, checkpoint_every=cfg.train.checkpoint_every,
-               config=config_to_dict(cfg), model_args=model_args, device=cfg.train.device,
-               progress=_progress(cfg.train.progress), resume=resume)
+    history = fit(model, train_set=train_set, test_set=test_set, loss=_loss(cfg), omega_mode=cfg.loss.omega,
+                  epochs=cfg.train.epochs, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+                  scheduler=cfg.optim.scheduler, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
+                  seed=cfg.train.seed, run_dir=root, checkpoint_every=cfg.train.checkpoint_every,
+                  config=config_to_dict(cfg), model_args=model_args, device=cfg.train.device,
+                  progress=_progress(cfg.train.progress), resume=resume)
+    # The model now holds the weights of the last epoch, which is what checkpoints/last.pt holds.
+    loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
+    report = write_report(folder.report, task=ClassificationTask(model, _loss(cfg)), loader=loader, history=history,
+                          omega=history[-1]["omega"], time_steps=cfg.data.n_time_bins,
+                          source=f"{folder.last} (epoch {history[-1]['epoch']})", device=cfg.train.device,
+                          progress=_progress(cfg.train.progress))
+    print(_report_line(report, folder))
+    return history
+
+
+def _restore(ckpt_path: Path, overrides: Sequence[str], *,
+             command: str) -> tuple[Config, dict[str, Any], ClassificationTask, DataLoader]:
+    """The config, checkpoint, task (the checkpoint's model and the run's loss) and test batches of a
+    checkpoint, with the test-data overrides :data:`EVAL_KEYS` applied."""
+    ckpt = load_checkpoint(ckpt_path)
+    stored = load_config(base=ckpt["config"], source=str(ckpt_path))
+    cfg = load_config(None, _overrides_only(overrides, command=command), base=ckpt["config"], source=str(ckpt_path))
+    _only_keys(changed_keys(stored, cfg), EVAL_KEYS, why=f"{command} rebuilds the model from the checkpoint")
+    test_set = _dataset(cfg.data, split="test")
+    model = _build_model(ckpt["model_args"])
+    model.load_state_dict(ckpt["model"])
+    model.to(cfg.train.device)
+    loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
+    return cfg, ckpt, ClassificationTask(model, _loss(cfg)), loader
+
+
+def _report_line(report: dict[str, Any], folder: RunFolder) -> str:
+    total, size = report["synaptic"]["total"], report["size"]
+    return (f"report {folder.report / 'report.md'}: test acc {100 * report['test']['acc']:.2f}%, energy per sample "
+            f"SNN {total['snn_energy_pj'] / 1e6:.4g} µJ vs ANN {total['ann_energy_pj'] / 1e6:.4g} µJ "
+            f"({total['ann_over_snn']:.1f}×), model {size['mb']:.3f} MB "
+            f"({size['compression']:.2f}× smaller than float)")
 
 
 def _resumable(folder: RunFolder, overrides: Sequence[str], *,
@@ -279,11 +342,17 @@ def _model(mc: ModelConfig, data) -> tuple[nn.Module, dict[str, Any]]:
                   input_size=list(data.input_size), neuron=mc.neuron, threshold_grad=mc.threshold_grad,
                   learn_first_threshold=mc.learn_first_threshold, neuron_options=dict(mc.neuron_options))
     model_args = {"name": mc.name, "kwargs": kwargs}
+    if mc.quant_bits:
+        model_args["quant"] = {"bits": mc.quant_bits, "coeff": mc.quant_coeff, "include_linear": mc.quant_linear}
     return _build_model(model_args), model_args
 
 
 def _build_model(model_args: dict[str, Any]) -> nn.Module:
-    return create_model(model_args["name"], **model_args["kwargs"])
+    """The model of ``model_args`` (the dict kept in checkpoints), its weights quantised if it has ``quant``."""
+    model = create_model(model_args["name"], **model_args["kwargs"])
+    if "quant" in model_args:
+        quantize_weights(model, **model_args["quant"])
+    return model
 
 
 def _loss(cfg: Config) -> ClassificationLoss:
@@ -307,10 +376,10 @@ def _split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
     return (paths[0] if paths else None), [s for s in items if "=" in s]
 
 
-def _overrides_only(items: Sequence[str]) -> list[str]:
+def _overrides_only(items: Sequence[str], *, command: str) -> list[str]:
     bad = [s for s in items if "=" not in s]
     if bad:
-        raise UsageError(f"eval: expected key=value overrides after the checkpoint, got {bad}")
+        raise UsageError(f"{command}: expected key=value overrides after the checkpoint, got {bad}")
     return list(items)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence, get_origin, get_type_hints
 import yaml
 
 from ltsnn.engine.loop import SCHEDULERS
+from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.losses import LOSS_PRESETS, OMEGA_MODES
 
 PROGRESS_MODES = ("auto", "always", "never")
@@ -49,6 +50,9 @@ class ModelConfig:
     learn_first_threshold: bool = False             # the LT-SNN code keeps the first layer's V_th fixed at 1
     neuron_options: dict[str, Any] = field(default_factory=dict)   # e.g. {decay: 0.5, threshold_shape: layer}
     options: dict[str, Any] = field(default_factory=dict)          # extra model kwargs, e.g. {dropout: 0.5}
+    quant_bits: int = field(default=0, metadata=_at_least(0))      # SAWB weight bits of the convs; 0: float
+    quant_coeff: str = field(default="ibm", metadata=_choices(*SAWB_COEFFS))  # ltsnn_code: LT-SNN's α and grid
+    quant_linear: bool = False                      # quantise the Linear weights too (LT-SNN keeps them float)
 
 
 @dataclass
@@ -143,6 +147,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *
     cfg = _build(tree, source=str(path) if path is not None else (source or "the command line"))
     _resolve_loss(cfg, explicit)
     _check_model_options(cfg)
+    _check_quant(cfg)
     return cfg
 
 
@@ -302,3 +307,11 @@ def _check_model_options(cfg: Config) -> None:
                               f"come from data.name); remove it")
         if key in MODEL_ARGS_FROM_SECTION:
             raise ConfigError(f"model.options.{key}: use model.{key} instead")
+
+
+def _check_quant(cfg: Config) -> None:
+    if cfg.model.quant_bits:
+        try:
+            check_sawb_options(bits=cfg.model.quant_bits, coeff=cfg.model.quant_coeff)
+        except ValueError as e:
+            raise ConfigError(f"model.quant_bits={cfg.model.quant_bits}: {e}") from None

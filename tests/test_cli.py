@@ -98,8 +98,10 @@ def test_two_epoch_run_writes_a_complete_run_folder(tmp_path, capsys):
     out = capsys.readouterr().out
     run = tmp_path / "run"
     for rel in ("config.yaml", "metrics.jsonl", "thresholds.csv", "checkpoints/last.pt", "checkpoints/best.pt",
-                "plots/accuracy_loss.png", "plots/thresholds.png", "plots/firing_rates.png"):
+                "plots/accuracy_loss.png", "plots/thresholds.png", "plots/firing_rates.png", "report/report.md",
+                "report/report.json", "report/energy.png"):
         assert (run / rel).is_file(), rel
+    assert not (run / "report" / "quantized.safetensors").exists()             # a float model has nothing to export
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]      # no temp files left
     h = records(run)
     assert [r["epoch"] for r in h] == [1, 2]
@@ -210,6 +212,10 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_
     (["train", "data.name=nope"], "unknown data set 'nope'; expected one of"),
     (["train", "data.options.colour=1"], "data set 'ndigits' got unknown option(s) ['colour']"),
     (["eval", "missing.pt"], "missing.pt: no such file; expected an ltsnn checkpoint"),
+    (["report", "missing"], "missing: no such folder; expected a run folder"),
+    (["train", "model.quant_bits=3", "model.quant_coeff=ltsnn_code"],
+     "model.quant_bits=3: SAWB coeff 'ltsnn_code' has no coefficients for 3-bit weights; expected bits in [4, 8]"),
+    (["train", "model.quant_coeff=dorefa"], "model.quant_coeff: expected one of ibm, ibm_new, ltsnn_code"),
     (["frobnicate"], "invalid choice"),
     (["ablation", "data.name=tiny", "--seeds", "a,b"], "--seeds: expected comma-separated int"),
 ])
@@ -238,6 +244,50 @@ def test_foreign_checkpoints_and_wrong_input_shape_exit_2(tmp_path, capsys):
     assert "cannot change model.name" in one_error_line(capsys)
     assert main(["train", *tiny_args(tmp_path, epochs=1)]) == 2       # the folder exists: resume or rename
     assert "--resume" in one_error_line(capsys)
+
+
+def test_quantized_run_reports_exports_evaluates_and_resumes(tmp_path, capsys):
+    quant = ["model.quant_bits=4", "model.quant_linear=true"]
+    assert main(["train", *tiny_args(tmp_path, "q"), *quant]) == 0
+    out = capsys.readouterr().out
+    run = tmp_path / "q"
+    assert "4-bit SAWB weights (ibm)" in out and f"report {run / 'report' / 'report.md'}: test acc" in out
+    for name in ("report.md", "report.json", "accuracy_loss.png", "thresholds.png", "firing_rates.png", "energy.png",
+                 "quantized.safetensors"):
+        assert (run / "report" / name).is_file(), name
+    h = records(run)
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert report["test"]["acc"] == h[-1]["test_acc"] and "last.pt (epoch 2)" in report["source"]
+    assert [v["label"] for v in report["neurons"].values()] == ["LIF1", "LIF2", "LIF3"]
+    assert {n: v["threshold"] for n, v in report["neurons"].items()} == h[-1]["thresholds"]
+    ops = report["synaptic"]
+    assert [v["input"] for v in ops["layers"].values()] == ["real", "spikes", "spikes", "spikes"]
+    assert ops["time_steps"] == 3 and ops["total"]["ann_energy_pj"] > 0
+    size = report["size"]
+    # Float: conv biases 16 + 32 + 64, BN γ and β 2·112, the FC bias 4 and 2 learnable thresholds = 342.
+    assert size["quantized_parameters"] == size["parameters"] - 342
+    assert size["compression"] > 5
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["model_args"]["quant"] == {
+        "bits": 4, "coeff": "ibm", "include_linear": True}
+    md = (run / "report" / "report.md").read_text()
+    assert "| conv1 | `features.0.0` | real |" in md and "quantized.safetensors" in md
+
+    assert main(["eval", str(run)]) == 0
+    assert f"accuracy {100 * h[-1]['test_acc']:.2f}%" in capsys.readouterr().out
+    assert main(["report", str(run), "--checkpoint", "best", "--e-ac", "0.5", "--first-layer", "sop"]) == 0
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert "best.pt" in report["source"] and report["synaptic"]["e_ac_pj"] == 0.5
+    assert report["synaptic"]["first_layer"] == "sop"
+    capsys.readouterr()
+    assert main(["report", str(run), "model.quant_bits=8"]) == 2
+    assert "report rebuilds the model from the checkpoint: cannot change model.quant_bits" in one_error_line(capsys)
+
+    # Resuming a quantised run continues it exactly (the optimizer state matches the quantised parameters).
+    assert main(["train", *tiny_args(tmp_path, "q1", epochs=1), *quant]) == 0
+    assert main(["train", "--resume", str(tmp_path / "q1"), "train.epochs=2"]) == 0
+    a = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "q1" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ablation_writes_the_table_and_reuses_finished_runs(tmp_path, capsys):

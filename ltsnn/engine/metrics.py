@@ -15,6 +15,7 @@ One record per epoch (a plain dict, also kept in every checkpoint)::
 Folder layout::
 
     <run>/config.yaml  metrics.jsonl  thresholds.csv  checkpoints/last.pt  checkpoints/best.pt  plots/*.png
+          report/report.md  report/report.json  report/*.png  (report/quantized.safetensors)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class RunFolder:
         self.last = self.checkpoints / "last.pt"
         self.best = self.checkpoints / "best.pt"
         self.plots = self.root / "plots"
+        self.report = self.root / "report"
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -66,6 +68,17 @@ def write_history(folder: RunFolder, history: Sequence[Record]) -> None:
         for r in history:
             w.writerow([r["epoch"]] + [repr(r["thresholds"][n]) for n in layers])
     write_text_atomic(folder.thresholds, buf.getvalue())
+
+
+def read_history(folder: RunFolder) -> list[Record]:
+    """The records in ``metrics.jsonl``, one per epoch.
+
+    Raises:
+        FileNotFoundError: the folder has no ``metrics.jsonl`` (not a run folder, or no epoch finished).
+    """
+    if not folder.metrics.is_file():
+        raise FileNotFoundError(f"{folder.metrics}: no such file; expected a run folder written by `ltsnn train`")
+    return [json.loads(line) for line in folder.metrics.read_text().splitlines() if line.strip()]
 
 
 def format_thresholds(thresholds: dict[str, float], fixed: Sequence[str]) -> str:

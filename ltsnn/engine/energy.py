@@ -1,0 +1,180 @@
+"""Efficiency of a spiking model: synaptic operations and energy (BICLab convention), and model size.
+
+Energy per sample, in pJ, for a run of T time steps (methods §5.3):
+
+    FLOPs_l = C_in · C_out · k_h · k_w · H_out · W_out / groups   (conv)     in · out   (linear)
+              — the multiply-accumulates of layer l on one frame, i.e. one time step
+    real-valued input:  ops_l = T · FLOPs_l         MACs,  E_l = E_MAC · ops_l
+    spike input:        ops_l = fr_l · T · FLOPs_l  SOPs,  E_l = E_AC  · ops_l
+    E_SNN = Σ_l E_l                  the same network as an ANN (one pass, no time steps):
+    E_ANN = E_MAC · Σ_l FLOPs_l
+
+E_MAC = 4.6 pJ and E_AC = 0.9 pJ (32-bit float at 45 nm, Horowitz 2014). ``fr_l`` is the mean of layer
+l's *input* over neurons, time steps and samples: the firing rate for binary spikes, the mean count for
+integer spikes (I-LIF). After average pooling the input is not binary (multiples of 1/4 for a 2×2 window);
+its mean is still the spike rate of the layer before the pool, and the convention counts that mean as the
+rate. (A purely spike-driven layer would fold the 1/4 into the weights and accumulate every spike of the
+window, up to 4× more ACs; the convention does not count that.)
+
+Which inputs are real-valued: the first conv/linear layer run in a forward (the encoding layer, which
+sees the frames; counted as MACs by the convention even when the frames are binary) and any layer whose
+input takes a negative value, i.e. is not spikes: e.g. VGG-9's FC10, fed by FC512 with no neuron between.
+How the first layer is counted (``first_layer``):
+
+    "mac"       T · FLOPs_1 MACs (default): event frames differ at every step, so the layer runs T times
+    "mac_once"  FLOPs_1 MACs: BICLab's formula as written, right for a static image repeated over T steps
+                (the layer's output is the same at every step, computed once)
+    "sop"       fr_1 · T · FLOPs_1 ACs: binary event frames are spikes, so the layer is spike-driven too
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ltsnn.engine.monitor import HookMonitor
+from ltsnn.layers.quant import quantized_layers
+
+E_MAC_PJ = 4.6          # energy of one 32-bit float multiply-accumulate, pJ
+E_AC_PJ = 0.9           # energy of one 32-bit float accumulate, pJ
+FIRST_LAYER_MODES = ("mac", "mac_once", "sop")
+
+
+def check_first_layer(mode: str) -> None:
+    """Raise ValueError unless ``mode`` is one of :data:`FIRST_LAYER_MODES`."""
+    if mode not in FIRST_LAYER_MODES:
+        raise ValueError(f"unknown first_layer {mode!r}; expected one of {list(FIRST_LAYER_MODES)}")
+FLOAT_BITS = 32
+
+
+def layer_flops(layer: nn.Module, out: torch.Tensor) -> int:
+    """FLOPs (multiply-accumulates) of ``layer`` on one frame, given its output ``out`` (``[N, C, H, W]``
+    for a conv, ``[..., out_features]`` for a linear layer)."""
+    if isinstance(layer, nn.Conv2d):
+        k_h, k_w = layer.kernel_size
+        h_out, w_out = out.shape[-2:]
+        return layer.in_channels * layer.out_channels * k_h * k_w * h_out * w_out // layer.groups
+    if isinstance(layer, nn.Linear):
+        return layer.in_features * layer.out_features
+    raise TypeError(f"layer_flops: expected nn.Conv2d or nn.Linear, got {type(layer).__name__}")
+
+
+class SynapticOpsMonitor(HookMonitor):
+    """Per-layer input rate, operations and energy of every Conv2d and Linear layer of ``model``.
+
+    Hooks the layers themselves (inside :class:`~ltsnn.layers.SeqToBatch` they see ``[T*B, ...]``), and
+    the model's forward to know which layer runs first. ``time_steps`` is T of the inputs that will be
+    fed while the monitor is entered.
+    """
+
+    def __init__(self, model: nn.Module, *, time_steps: int):
+        super().__init__(model, [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
+        if time_steps < 1:
+            raise ValueError(f"SynapticOpsMonitor: time_steps must be >= 1, got {time_steps}")
+        self.time_steps = time_steps
+        self.order: list[str] = []                                  # layer names in the order they first ran
+        self.first: str | None = None                               # the layer that sees the input frames
+        self.flops: dict[str, int] = {}
+        self.frames: dict[str, int] = {}                            # frames (samples × steps) seen
+        self.counts: dict[str, int] = {}                            # input elements seen
+        self.sums: dict[str, torch.Tensor] = {}                     # their sum (float64, on the device)
+        self.mins: dict[str, torch.Tensor] = {}                     # their minimum
+        self._forward_started = False
+
+    def attach(self) -> None:
+        self.handles.append(self.model.register_forward_pre_hook(self._start))
+        super().attach()
+
+    def _start(self, module: nn.Module, inputs) -> None:
+        self._forward_started = True
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, inputs, out: torch.Tensor) -> None:
+            x = inputs[0].detach()
+            if self._forward_started:                               # the first weight layer of this forward
+                self._forward_started = False
+                if self.first is None:
+                    self.first = name
+            per_frame = module.in_features if isinstance(module, nn.Linear) else x[0].numel()
+            if name not in self.flops:
+                self.order.append(name)
+                self.flops[name] = layer_flops(module, out)
+                self.sums[name], self.mins[name] = x.sum(dtype=torch.float64), x.min()
+            else:
+                self.sums[name] = self.sums[name] + x.sum(dtype=torch.float64)
+                self.mins[name] = torch.minimum(self.mins[name], x.min())
+            self.frames[name] = self.frames.get(name, 0) + x.numel() // per_frame
+            self.counts[name] = self.counts.get(name, 0) + x.numel()
+        return hook
+
+    def summary(self, *, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ, first_layer: str = "mac") -> dict[str, Any]:
+        """Operations and energy per sample (see the module docstring), for the layers that ran.
+
+        Args:
+            e_mac, e_ac: energy of one multiply-accumulate / one accumulate, pJ.
+            first_layer: how the first layer is counted, one of :data:`FIRST_LAYER_MODES`.
+        Returns:
+            ``{"time_steps", "e_mac_pj", "e_ac_pj", "first_layer", "samples", "layers": {name: {...}},
+            "total": {...}}``.
+            Each layer: ``label`` (conv1, conv2, ..., fc1, ... in the order they run), ``flops`` (one frame),
+            ``input_rate`` (mean input), ``input`` ("real" or "spikes"), ``ops`` (MACs or SOPs per sample),
+            ``snn_energy_pj``, ``ann_energy_pj`` (per sample). ``total``: ``snn_energy_pj``,
+            ``ann_energy_pj``, ``ann_over_snn`` (their ratio), ``macs``, ``sops``, ``flops``.
+        Raises:
+            ValueError: unknown ``first_layer``; a layer saw a number of frames that is not a multiple of
+                ``time_steps``.
+        """
+        check_first_layer(first_layer)
+        T = self.time_steps
+        layers, n_conv, n_fc = {}, 0, 0
+        for name in self.order:
+            frames = self.frames[name]
+            if frames % T:
+                raise ValueError(f"layer {name!r} saw {frames} frames, not a multiple of time_steps={T}; "
+                                 f"expected inputs with T={T}")
+            rate = float(self.sums[name]) / self.counts[name]
+            first = name == self.first
+            real = float(self.mins[name]) < 0 or (first and first_layer != "sop")
+            flops = self.flops[name]
+            ops = (flops if first and first_layer == "mac_once" else T * flops) if real else rate * T * flops
+            if isinstance(self.model.get_submodule(name), nn.Conv2d):
+                n_conv += 1
+                label = f"conv{n_conv}"
+            else:
+                n_fc += 1
+                label = f"fc{n_fc}"
+            layers[name] = {"label": label, "flops": flops, "input_rate": rate, "input": "real" if real else "spikes",
+                            "ops": ops, "snn_energy_pj": (e_mac if real else e_ac) * ops,
+                            "ann_energy_pj": e_mac * flops, "samples": frames // T}
+        snn = sum(v["snn_energy_pj"] for v in layers.values())
+        ann = sum(v["ann_energy_pj"] for v in layers.values())
+        total = {"snn_energy_pj": snn, "ann_energy_pj": ann, "ann_over_snn": ann / snn if snn else float("inf"),
+                 "macs": sum(v["ops"] for v in layers.values() if v["input"] == "real"),
+                 "sops": sum(v["ops"] for v in layers.values() if v["input"] == "spikes"),
+                 "flops": sum(v["flops"] for v in layers.values())}
+        samples = min((v["samples"] for v in layers.values()), default=0)
+        return {"time_steps": T, "e_mac_pj": e_mac, "e_ac_pj": e_ac, "first_layer": first_layer, "samples": samples,
+                "layers": layers, "total": total}
+
+
+def model_size(model: nn.Module) -> dict[str, float]:
+    """Size of ``model``'s parameters, each quantised weight at its bit width and every other parameter at
+    32 bits (biases, BatchNorm affine, learnable thresholds). Buffers (BatchNorm running statistics, fixed
+    thresholds) are not counted: like the parameter counts of the papers, which they fold into at inference.
+
+    Returns:
+        ``{"parameters", "quantized_parameters", "bits", "mb", "float_mb", "compression"}``: counts, total
+        bits, MB (10^6 bytes) as quantised and all at 32 bits, and float_mb / mb.
+    """
+    quant_bits = {f"{name}.parametrizations.weight.original": q.bits for name, q in quantized_layers(model).items()}
+    n = n_quant = bits = 0
+    for name, p in model.named_parameters():
+        b = quant_bits.get(name, FLOAT_BITS)
+        n += p.numel()
+        n_quant += p.numel() if name in quant_bits else 0
+        bits += b * p.numel()
+    float_bits = FLOAT_BITS * n
+    return {"parameters": n, "quantized_parameters": n_quant, "bits": bits, "mb": bits / 8e6,
+            "float_mb": float_bits / 8e6, "compression": float_bits / bits if bits else float("nan")}
