@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ltsnn.models import MODELS, create_model, list_models
-from ltsnn.neurons import list_neurons, reset_states
+from ltsnn.neurons import NEURONS, list_neurons, reset_states
 
 T, B, K = 2, 2, 7
 
@@ -135,13 +135,15 @@ def test_unknown_model_lists_the_known_ones():
 
 @pytest.mark.parametrize("neuron", list_neurons())
 def test_every_neuron_works_in_a_model(neuron):
-    model = _small("vgg_tiny", neuron=neuron)
+    # Each neuron declares the threshold modes it accepts; fixed-θ neurons (LM-HT, I-LIF) take only "fixed".
+    learns = "sgp" in NEURONS[neuron].threshold_grads
+    model = _small("vgg_tiny", neuron=neuron, threshold_grad="sgp" if learns else "fixed")
     out = model(_input(model))
     _check_output("vgg_tiny", out)
     out.sum().backward()
-    thresholds = _learnable_thresholds(model)
-    assert thresholds
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in thresholds.values())
+    assert bool(_learnable_thresholds(model)) == learns
+    trained = [p for p in model.parameters() if p.requires_grad]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
 
 
 def test_vgg11_with_dsr_lif_is_dsr():

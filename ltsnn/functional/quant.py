@@ -100,3 +100,48 @@ def sawb_quantize(w: Tensor, *, bits: int, coeff: str = "ibm") -> Tensor:
     # w_c − w_c.detach() is exactly 0, so the forward value is exactly q·step (w_c + (q·step − w_c).detach()
     # would be off by an ulp and split levels); the backward goes through w_c.
     return q * step + (w_c - w_c.detach())
+
+
+# --- QCFS activation (Bu et al., ICLR 2022; methods §2.7) ------------------------------------------------
+#
+#     ĥ(z) = λ · clip( floor(z·Q/λ + ½) / Q, 0, 1 )
+#
+# floor has a straight-through gradient. The two official codes order clip and floor differently, which
+# changes only the gradient (q = the clipped level, ĥ = λ·q):
+#
+#     order          code                                      ∂ĥ/∂z                       ∂ĥ/∂λ
+#     "clip_floor"   ANN_SNN_QCFS's IF with T = 0 (new)        1 on 0 ≤ z ≤ λ              q − z/λ there,
+#     "floor_clip"   SNN_conversion_QCFS MyFloor, LM-HT (old)  1 on 0 ≤ floor(..)/Q ≤ 1   1 above, 0 below
+#
+# The old code's range is −λ/(2Q) ≤ z < λ(1 + 1/(2Q)). The new code is the one to follow (its README says
+# the paper's printed λ-derivative is wrong).
+
+QCFS_ORDERS = ("clip_floor", "floor_clip")
+
+
+def _floor_st(x: Tensor) -> Tensor:
+    """floor(x) with d/dx := 1; the forward value is exactly floor(x)."""
+    return torch.floor(x.detach()) + (x - x.detach())
+
+
+def qcfs(z: Tensor, lam: Tensor | float, *, levels: int = 8, order: str = "clip_floor") -> Tensor:
+    """QCFS activation ``λ·clip(floor(z·Q/λ + ½)/Q, 0, 1)`` of any-shaped ``z`` (table above).
+
+    Args:
+        z: pre-activation, any shape.
+        lam: λ > 0, the clip value (the future SNN threshold): a learnable scalar tensor or a float.
+        levels: Q ≥ 1, the quantisation levels.
+        order: ``"clip_floor"`` (new code, default) or ``"floor_clip"`` (old code); same forward values
+            up to float rounding, different gradients.
+
+    Returns:
+        ``ĥ(z)``, the shape of ``z``: values in {0, λ/Q, …, λ}.
+    """
+    if order not in QCFS_ORDERS:
+        raise ValueError(f"unknown QCFS order {order!r}; expected one of {list(QCFS_ORDERS)}")
+    if levels < 1:
+        raise ValueError(f"QCFS needs levels >= 1, got {levels}")
+    lam = torch.as_tensor(lam, dtype=z.dtype, device=z.device)
+    if order == "clip_floor":
+        return lam * (_floor_st(torch.clamp(z / lam, 0, 1) * levels + 0.5) / levels)
+    return lam * torch.clamp(_floor_st(z / lam * levels + 0.5) / levels, 0, 1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from ltsnn.neurons import dsr as _dsr  # noqa: F401  (registers "dsr_if", "dsr_lif")
+from ltsnn.neurons import ilif as _ilif  # noqa: F401  (registers "ilif", "ilif_gen1")
+from ltsnn.neurons import lmht as _lmht  # noqa: F401  (registers "mht", "lmht", "if_convert")
 from ltsnn.neurons.lif import LIFNeuron
 from ltsnn.neurons.registry import NEURONS, create_neuron, list_neurons, register_neuron
 

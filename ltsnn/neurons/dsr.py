@@ -19,10 +19,10 @@ DSR_THRESHOLD_GRADS = tuple(dict.fromkeys(("fixed", "dsr", *THRESHOLD_GRADS)))
 
 
 class _DSRNeuron(SpikingNeuron):
+    threshold_grads = DSR_THRESHOLD_GRADS
+
     def __init__(self, *, threshold_grad: str, v_th: float, alpha: float, vth_bound: float):
-        if threshold_grad not in DSR_THRESHOLD_GRADS:
-            raise ValueError(f"unknown threshold_grad {threshold_grad!r} for a DSR neuron; expected one of "
-                             f"{list(DSR_THRESHOLD_GRADS)}")
+        self.check_threshold_grad(threshold_grad)
         if vth_bound <= 0 or v_th < vth_bound:
             raise ValueError(f"DSR neuron needs 0 < vth_bound <= v_th, got vth_bound={vth_bound}, v_th={v_th}")
         super().__init__(torch.full((1,), float(v_th)), learnable=threshold_grad != "fixed")

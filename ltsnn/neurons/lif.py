@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ltsnn.functional.neuron import check_lif_options, lif_multistep
+from ltsnn.functional.neuron import THRESHOLD_GRADS, check_lif_options, lif_multistep
 from ltsnn.functional.surrogate import get_surrogate
 from ltsnn.neurons.base import SpikingNeuron
 
@@ -20,6 +20,8 @@ class LIFNeuron(SpikingNeuron):
     The membrane after the last step is kept so that a long stream can be fed in chunks; the
     engine calls :meth:`reset` after every batch.
     """
+
+    threshold_grads = THRESHOLD_GRADS
 
     def __init__(self, *, threshold_grad: str = "sgp", v_th: float = 1.0, threshold_shape: str = "layer",
                  channels: int = 0, decay: float = 0.5, input_scale: float = 1.0, reset: str = "hard",

@@ -1,0 +1,33 @@
+"""The QCFS activation as an nn.Module: the ANN side of QCFS conversion and LM-HT hybrid training (§2.7-2.8)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ltsnn.functional.quant import QCFS_ORDERS, qcfs
+
+
+class QCFS(nn.Module):
+    """Quantisation-clip-floor-shift activation ``λ·clip(floor(z·Q/λ + ½)/Q, 0, 1)`` (methods §2.7).
+
+    Elementwise, any input shape. ``lam`` (λ, one scalar per layer, init 8) is an ``nn.Parameter``: it is
+    trained, sits under the optimizer's weight decay as in the official codes, and becomes the threshold
+    θ of the SNN neuron that replaces this layer. ``order`` picks the gradient (``"clip_floor"``, the new
+    code, or ``"floor_clip"``, the old one).
+    """
+
+    def __init__(self, *, levels: int = 8, lam: float = 8.0, order: str = "clip_floor"):
+        super().__init__()
+        if order not in QCFS_ORDERS:
+            raise ValueError(f"unknown QCFS order {order!r}; expected one of {list(QCFS_ORDERS)}")
+        if levels < 1 or lam <= 0:
+            raise ValueError(f"QCFS needs levels >= 1 and lam > 0, got levels={levels}, lam={lam}")
+        self.lam = nn.Parameter(torch.tensor(float(lam)))
+        self.levels, self.order = int(levels), order
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return qcfs(z, self.lam, levels=self.levels, order=self.order)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, order={self.order!r}"
