@@ -43,7 +43,9 @@ RESUME_KEYS = ("train.epochs", "train.checkpoint_every", "train.progress", "trai
                "data.num_workers")
 # Keys `ltsnn eval` and `ltsnn report` take: the model and its weights come from the checkpoint, the test data
 # may change.
-EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig)) + ("train.device", "train.progress")
+# Not data.seed: it chooses the split, so another seed would evaluate on training samples.
+EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig) if f.name != "seed") + (
+    "train.device", "train.progress")
 
 
 class UsageError(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_origin, get_type_hints
@@ -250,6 +251,8 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
                 pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
+        if ok and not math.isfinite(value):                    # nan would slip past every range check
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     elif tp is str:
         ok = isinstance(value, str)
     elif get_origin(tp) is dict:

@@ -242,6 +242,8 @@ def test_foreign_checkpoints_and_wrong_input_shape_exit_2(tmp_path, capsys):
     assert "expects input [T, B, 2, 12, 12]" in one_error_line(capsys)
     assert main(["eval", str(tmp_path / "run"), "model.name=vgg9"]) == 2
     assert "cannot change model.name" in one_error_line(capsys)
+    assert main(["eval", str(tmp_path / "run"), "data.seed=1"]) == 2       # another split: training samples
+    assert "cannot change data.seed" in one_error_line(capsys)
     assert main(["train", *tiny_args(tmp_path, epochs=1)]) == 2       # the folder exists: resume or rename
     assert "--resume" in one_error_line(capsys)
 

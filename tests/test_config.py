@@ -69,6 +69,8 @@ def test_bad_files_are_one_line_errors(tmp_path, text, message):
     ("train.epochs=three", "train.epochs: expected int, got 'three'"),
     ("train.epochs.x=1", "train.epochs is not a mapping"),
     ("train.progress=sometimes", "expected one of auto, always, never"),
+    ("optim.lr=nan", "optim.lr: expected a finite number, got nan"),
+    ("optim.weight_decay=.inf", "expected a finite number"),
 ])
 def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ConfigError) as e:

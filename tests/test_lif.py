@@ -202,6 +202,12 @@ def test_bad_options_raise():
         lif_multistep(torch.zeros(2, 1), 1.0, reset="zero")
     with pytest.raises(ValueError, match="T, B"):
         lif_multistep(torch.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="T >= 1"):
+        lif_multistep(torch.zeros(0, 2), 1.0)
+    with pytest.raises(ValueError, match="broadcast to one step"):              # a [T, ...]-shaped threshold
+        lif_multistep(torch.zeros(4, 2, 3, 5, 5), torch.ones(1, 1, 3, 1, 1))
+    with pytest.raises(ValueError, match="broadcast to one step"):
+        lif_multistep(torch.zeros(4, 2, 3, 5, 5), torch.ones(4, 1, 1))
 
 
 # --- the module ------------------------------------------------------------------------------------

@@ -144,10 +144,18 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
         after the last step ``[B, ...]`` (to continue a stream).
     """
     check_lif_options(threshold_grad=threshold_grad, reset=reset)
-    if x_seq.dim() < 2:
-        raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...], got {tuple(x_seq.shape)}")
+    if x_seq.dim() < 2 or x_seq.shape[0] < 1:
+        raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...] with T >= 1, got {tuple(x_seq.shape)}")
     s = get_surrogate(surrogate)
     v_th = torch.as_tensor(v_th, dtype=x_seq.dtype, device=x_seq.device)
+    step_shape = x_seq.shape[1:]
+    try:
+        fits = v_th.dim() <= len(step_shape) and torch.broadcast_shapes(v_th.shape, step_shape) == step_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"lif_multistep: v_th of shape {tuple(v_th.shape)} must broadcast to one step "
+                         f"{tuple(step_shape)} (e.g. [C, 1, 1] for per-channel thresholds)")
     v_init = torch.as_tensor(v_init, dtype=x_seq.dtype, device=x_seq.device).expand_as(x_seq[0])
     return _LIFMultiStep.apply(x_seq, v_th, v_init, float(decay), float(input_scale), reset == "hard",
                                bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
