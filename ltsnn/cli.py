@@ -102,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# The packages of the `cli` extra (pyproject.toml), imported only where they are used.
+CLI_EXTRA = ("yaml", "tqdm", "matplotlib", "safetensors")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     try:
@@ -111,12 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(e, code=2)
     except NonFiniteLossError as e:
         return _fail(e, code=1)
+    except ModuleNotFoundError as e:
+        if e.name not in CLI_EXTRA:
+            raise
+        return _fail(f"this command needs the optional package {e.name!r}: pip install 'ltsnn[cli]'", code=2)
     except KeyboardInterrupt:
         print("ltsnn: interrupted; continue a run with `ltsnn train --resume RUN_DIR`", file=sys.stderr)
         return 130
 
 
-def _fail(e: BaseException, *, code: int) -> int:
+def _fail(e: BaseException | str, *, code: int) -> int:
     message = " ".join(str(e).split("\n")).strip() or type(e).__name__
     print(f"ltsnn: error: {message}", file=sys.stderr)
     return code

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_origin, get_type_hints
 
-import yaml
-
 from ltsnn.engine.loop import SCHEDULERS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.losses import LOSS_PRESETS, OMEGA_MODES
@@ -34,6 +32,12 @@ MODEL_ARGS_FROM_SECTION = ("neuron", "threshold_grad", "learn_first_threshold", 
 class ConfigError(ValueError):
     """A bad config file, key or value; the message is one line."""
 
+
+
+def _yaml():
+    """PyYAML, imported on first use: it is part of the ``cli`` extra, not of the core."""
+    import yaml
+    return yaml
 
 def _choices(*values: str) -> dict[str, Any]:
     return {"choices": values}
@@ -118,7 +122,7 @@ def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML, in section order."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
+    Path(path).write_text(_yaml().safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *,
@@ -162,8 +166,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (expected a YAML file of sections {sorted(SECTIONS)})")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+        data = _yaml().safe_load(path.read_text())
+    except _yaml().YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: invalid YAML{where}: {getattr(e, 'problem', None) or e}") from None
@@ -228,8 +232,8 @@ def _apply_override(tree: dict, text: str, explicit: set[str]) -> None:
 def _parse_value(raw: str, as_text: type | None) -> Any:
     """A YAML scalar; for text keys the raw text, so that ``name=007`` or ``preset=on`` stay strings."""
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = _yaml().safe_load(raw) if raw.strip() else ""
+    except _yaml().YAMLError:
         if as_text is str:
             return raw
         raise ConfigError(f"cannot read {raw!r} as a YAML value") from None

@@ -320,3 +320,9 @@ def test_python_dash_m(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ltsnn", "train", "train.epoch=1"], cwd=tmp_path,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "valid: checkpoint_every" in bad.stderr
+
+
+def test_missing_cli_extra_is_a_one_line_error(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "yaml", None)                   # as if pyyaml were not installed
+    assert main(["train", "train.epochs=1"]) == 2
+    assert "pip install 'ltsnn[cli]'" in one_error_line(capsys)
