@@ -40,7 +40,7 @@ from ltsnn.layers import SeqToBatch
 from ltsnn.layers.qcfs import QCFS
 from ltsnn.models.common import NeuronFactory, as_pair, check_input, conv_bn
 from ltsnn.models.registry import register_model
-from ltsnn.models.resnet import BasicBlock
+from ltsnn.models.resnet import resnet_body
 from ltsnn.neurons import NEURONS
 
 QCFS_NAME = "qcfs"
@@ -89,15 +89,7 @@ class CifarResNet(nn.Module):
         super().__init__()
         self.name = name
         self.in_channels, self.input_size = in_channels, as_pair(input_size)
-        self.stem = nn.Sequential(conv_bn(in_channels, stem_channels, bias=False),
-                                  acts(channels=stem_channels, first=True))
-        blocks: list[nn.Module] = []
-        c = stem_channels
-        for c_out, n_blocks, stride in stages:
-            for i in range(n_blocks):
-                blocks.append(BasicBlock(c, c_out, stride=stride if i == 0 else 1, neurons=acts))
-                c = c_out
-        self.layers = nn.Sequential(*blocks)
+        self.stem, self.layers, c = resnet_body(in_channels, stem_channels, stages, neurons=acts)
         self.head = SeqToBatch(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):                            # as the LM-HT code

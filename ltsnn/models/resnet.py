@@ -18,7 +18,7 @@ is the tdBN-paper description (no projection in stage 1, ≈ 12.69 M).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -51,6 +51,23 @@ class BasicBlock(nn.Module):
         return self.spike2(y_seq + self.shortcut(x_seq))
 
 
+def resnet_body(in_channels: int, stem_channels: int, stages: tuple[tuple[int, int, int], ...], *,
+                neurons: Callable[..., nn.Module]) -> tuple[nn.Sequential, nn.Sequential, int]:
+    """The stem (conv3×3-BN-activation, the encoding layer) and the stages of basic blocks.
+
+    ``stages``: (channels, blocks, stride of the first block) per stage; ``neurons(channels=, first=)``
+    builds each activation. Returns ``(stem, layers, channels out)``.
+    """
+    stem = nn.Sequential(conv_bn(in_channels, stem_channels, bias=False), neurons(channels=stem_channels, first=True))
+    blocks: list[nn.Module] = []
+    c = stem_channels
+    for c_out, n_blocks, stride in stages:
+        for i in range(n_blocks):
+            blocks.append(BasicBlock(c, c_out, stride=stride if i == 0 else 1, neurons=neurons))
+            c = c_out
+    return stem, nn.Sequential(*blocks), c
+
+
 class SpikingResNet(nn.Module):
     """A CIFAR-style spiking ResNet of basic blocks with a two-layer FC head (see the module docstring)."""
 
@@ -63,15 +80,7 @@ class SpikingResNet(nn.Module):
         self.in_channels, self.input_size = in_channels, as_pair(input_size)
         if stem_channels < 1 or hidden < 1:
             raise ValueError(f"{name}: stem_channels and hidden must be >= 1, got {stem_channels}, {hidden}")
-        self.stem = nn.Sequential(conv_bn(in_channels, stem_channels, bias=False),
-                                  neurons(channels=stem_channels, first=True))
-        blocks: list[nn.Module] = []
-        c = stem_channels
-        for c_out, n_blocks, stride in stages:
-            for i in range(n_blocks):
-                blocks.append(BasicBlock(c, c_out, stride=stride if i == 0 else 1, neurons=neurons))
-                c = c_out
-        self.layers = nn.Sequential(*blocks)
+        self.stem, self.layers, c = resnet_body(in_channels, stem_channels, stages, neurons=neurons)
         self.pool_fc = SeqToBatch(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, hidden))
         self.fc_spike = head_neurons(channels=hidden)
         self.classifier = SeqToBatch(nn.Linear(hidden, num_classes))
