@@ -31,7 +31,8 @@ from ltsnn.data import datasets as data_registry
 from ltsnn.engine import (CheckpointError, ClassificationTask, NonFiniteLossError, RunFolder, evaluate, fit,
                           layer_thresholds, load_checkpoint, seed_everything, test_loader)
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
-from ltsnn.engine.metrics import Record, best_record, format_summary, read_history, write_text_atomic
+from ltsnn.engine.files import write_text_atomic
+from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
 from ltsnn.engine.report import write_report
 from ltsnn.layers.quant import quantize_weights
 from ltsnn.losses import ClassificationLoss

@@ -38,7 +38,8 @@ def save_quantized(model: nn.Module, path: str | Path) -> Path:
     try:
         from safetensors.torch import save_file
     except ImportError:
-        raise ImportError("saving quantised weights needs safetensors: pip install 'ltsnn[cli]'") from None
+        raise ModuleNotFoundError("saving quantised weights needs safetensors: pip install 'ltsnn[cli]'",
+                                  name="safetensors") from None
     layers = quantized_layers(model)
     tensors = {}
     for name, (q, scale) in export_quantized(model).items():

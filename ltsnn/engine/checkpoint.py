@@ -16,14 +16,14 @@ cannot run code. It holds everything needed to continue a run bit for bit on the
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ltsnn.engine.files import write_atomic
 
 FORMAT = "ltsnn-checkpoint"
 VERSION = 1
@@ -35,39 +35,9 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (plus the format marker) to ``path`` atomically.
-
-    The bytes go to a temporary file in the same folder, are flushed and fsynced, and the file is then
-    renamed over ``path`` (``os.replace`` is atomic within a file system): a crash at any point leaves
-    either the previous checkpoint or the new one, never a truncated file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable; not every platform can open a folder, which is harmless there."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Write ``state`` (plus the format marker) to ``path`` atomically (:func:`ltsnn.engine.files.write_atomic`):
+    a crash at any point leaves either the previous checkpoint or the new one, never a truncated file."""
+    write_atomic(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

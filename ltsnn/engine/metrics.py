@@ -23,9 +23,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
+
+from ltsnn.engine.files import write_text_atomic
 
 Record = dict[str, Any]
 
@@ -43,13 +44,6 @@ class RunFolder:
         self.best = self.checkpoints / "best.pt"
         self.plots = self.root / "plots"
         self.report = self.root / "report"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` in one rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_history(folder: RunFolder, history: Sequence[Record]) -> None:

@@ -12,7 +12,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("plots need matplotlib: pip install 'ltsnn[cli]'") from None
+        raise ModuleNotFoundError("plots need matplotlib: pip install 'ltsnn[cli]'", name="matplotlib") from None
     matplotlib.use("Agg")                                       # files only: no display needed
     import matplotlib.pyplot as plt
     return plt

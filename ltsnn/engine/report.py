@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader
 
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, SynapticOpsMonitor, check_first_layer, model_size
 from ltsnn.engine.loop import evaluate
-from ltsnn.engine.metrics import Record, best_record, write_text_atomic
+from ltsnn.engine.files import write_text_atomic
+from ltsnn.engine.metrics import Record, best_record
 from ltsnn.engine.monitor import MembraneMonitor, layer_thresholds, neuron_labels
 from ltsnn.engine.task import ClassificationTask
 from ltsnn.layers.quant import quantized_layers
