@@ -1,23 +1,18 @@
-"""The ``ltsnn`` command line, the only module that reads argv, sees a config or sets an exit code.
+"""``ltsnn train | eval | report | models | ablation``: training runs and what is read back from them.
 
     ltsnn train [CONFIG.yaml] [key=value ...] [--resume RUN_DIR]
     ltsnn eval RUN_DIR_OR_CHECKPOINT [key=value ...]
     ltsnn report RUN_DIR [key=value ...] [--checkpoint last|best] [--e-mac PJ] [--e-ac PJ] [--first-layer MODE]
     ltsnn models
     ltsnn ablation [CONFIG.yaml] [key=value ...] --modes fixed,stsg,sgp --seeds 0,1,2
-
-A user error (bad key or value, unknown name, wrong input shape, missing or foreign checkpoint) prints
-one line ``ltsnn: error: ...`` to stderr and gives exit code 2; a non-finite loss gives 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,11 +20,12 @@ from typing import Any, Sequence
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ltsnn.cli.common import UsageError, csv_values, first_line, overrides_only, show_progress, split_items
 from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, config_to_dict, changed_keys, load_config,
                           save_config)
 from ltsnn.data import datasets as data_registry
-from ltsnn.engine import (CheckpointError, ClassificationTask, NonFiniteLossError, RunFolder, evaluate, fit,
-                          layer_thresholds, load_checkpoint, seed_everything, test_loader)
+from ltsnn.engine import (ClassificationTask, RunFolder, evaluate, fit, layer_thresholds, load_checkpoint,
+                          seed_everything, test_loader)
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
 from ltsnn.engine.files import write_text_atomic
 from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
@@ -49,19 +45,8 @@ EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig) if f.
     "train.device", "train.progress")
 
 
-class UsageError(Exception):
-    """Bad command-line usage; the message is one line."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):                              # argparse would print usage and exit
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ltsnn", description="Spiking neural networks with learnable thresholds (LT-SNN).")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,report,models,ablation}")
-
+def add_commands(sub) -> None:
+    """Register train, eval, report, models and ablation on the ``ltsnn`` sub-parser ``sub``."""
     t = sub.add_parser("train", help="train a model; writes a run folder",
                        description="Train from CONFIG.yaml (or the defaults) with key=value overrides.")
     t.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
@@ -100,41 +85,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated model.threshold_grad values (default: %(default)s)")
     a.add_argument("--seeds", default="0,1,2", help="comma-separated train.seed values (default: %(default)s)")
     a.set_defaults(run=_cmd_ablation)
-    return p
-
-
-# The packages of the `cli` extra (pyproject.toml), imported only where they are used.
-CLI_EXTRA = ("yaml", "tqdm", "matplotlib", "safetensors")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command in ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    try:
-        args = _parser().parse_args(argv)
-        return args.run(args)
-    except (UsageError, ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
-        return _fail(e, code=2)
-    except NonFiniteLossError as e:
-        return _fail(e, code=1)
-    except ModuleNotFoundError as e:
-        if e.name not in CLI_EXTRA:
-            raise
-        return _fail(f"this command needs the optional package {e.name!r}: pip install 'ltsnn[cli]'", code=2)
-    except KeyboardInterrupt:
-        print("ltsnn: interrupted; continue a run with `ltsnn train --resume RUN_DIR`", file=sys.stderr)
-        return 130
-
-
-def _fail(e: BaseException | str, *, code: int) -> int:
-    message = " ".join(str(e).split("\n")).strip() or type(e).__name__
-    print(f"ltsnn: error: {message}", file=sys.stderr)
-    return code
 
 
 # ---------------------------------------------------------------------------------------------- commands
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    path, overrides = _split_items(args.items)
+    path, overrides = split_items(args.items)
     if args.resume is None:
         cfg = load_config(path, overrides)
         root = _new_run_folder(cfg)
@@ -160,7 +116,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     cfg, ckpt, task, loader = _restore(ckpt_path, args.overrides, command="eval")
     model = task.model
     result = evaluate(task, loader, omega=ckpt["omega"], device=cfg.train.device,
-                      progress=_progress(cfg.train.progress))
+                      progress=show_progress(cfg.train.progress))
     print(f"{ckpt_path} (epoch {ckpt['epoch']}): {cfg.data.name} test set, {result['n']} samples, "
           f"T={cfg.data.n_time_bins}: loss {result['loss']:.4f}, accuracy {100 * result['acc']:.2f}%")
     thresholds, fixed = layer_thresholds(model)
@@ -181,7 +137,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = write_report(folder.report, task=task, loader=loader, history=history, omega=ckpt["omega"],
                           time_steps=cfg.data.n_time_bins, source=f"{ckpt_path} (epoch {ckpt['epoch']})",
                           e_mac=args.e_mac, e_ac=args.e_ac, first_layer=args.first_layer, device=cfg.train.device,
-                          progress=_progress(cfg.train.progress))
+                          progress=show_progress(cfg.train.progress))
     print(_report_line(report, folder))
     return 0
 
@@ -192,7 +148,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"  {name:<18} {doc}")
     print("neurons:")
     for name, cls in sorted(NEURONS.items()):
-        print(f"  {name:<18} {_first_line(cls)}")
+        print(f"  {name:<18} {first_line(cls)}")
     print("data sets:")
     for name, doc in data_registry.list_datasets().items():
         print(f"  {name:<18} {doc}")
@@ -200,9 +156,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    path, overrides = _split_items(args.items)
-    modes = _csv(args.modes, "--modes", str)
-    seeds = _csv(args.seeds, "--seeds", int)
+    path, overrides = split_items(args.items)
+    modes = csv_values(args.modes, "--modes", str)
+    seeds = csv_values(args.seeds, "--seeds", int)
     for text in overrides:
         key = text.partition("=")[0].strip()
         if key in ("model.threshold_grad", "train.seed"):
@@ -266,13 +222,13 @@ def _train_run(cfg: Config, root: Path, model: nn.Module, model_args: dict[str, 
                   scheduler=cfg.optim.scheduler, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
                   seed=cfg.train.seed, run_dir=root, checkpoint_every=cfg.train.checkpoint_every,
                   config=config_to_dict(cfg), model_args=model_args, device=cfg.train.device,
-                  progress=_progress(cfg.train.progress), resume=resume)
+                  progress=show_progress(cfg.train.progress), resume=resume)
     # The model now holds the weights of the last epoch, which is what checkpoints/last.pt holds.
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
     report = write_report(folder.report, task=ClassificationTask(model, _loss(cfg)), loader=loader, history=history,
                           omega=history[-1]["omega"], time_steps=cfg.data.n_time_bins,
                           source=f"{folder.last} (epoch {history[-1]['epoch']})", device=cfg.train.device,
-                          progress=_progress(cfg.train.progress))
+                          progress=show_progress(cfg.train.progress))
     print(_report_line(report, folder))
     return history
 
@@ -283,7 +239,7 @@ def _restore(ckpt_path: Path, overrides: Sequence[str], *,
     checkpoint, with the test-data overrides :data:`EVAL_KEYS` applied."""
     ckpt = load_checkpoint(ckpt_path)
     stored = load_config(base=ckpt["config"], source=str(ckpt_path))
-    cfg = load_config(None, _overrides_only(overrides, command=command), base=ckpt["config"], source=str(ckpt_path))
+    cfg = load_config(None, overrides_only(overrides, command=command), base=ckpt["config"], source=str(ckpt_path))
     _only_keys(changed_keys(stored, cfg), EVAL_KEYS, why=f"{command} rebuilds the model from the checkpoint")
     test_set = _dataset(cfg.data, split="test")
     model = _build_model(ckpt["model_args"])
@@ -370,43 +326,16 @@ def _loss(cfg: Config) -> ClassificationLoss:
     return ClassificationLoss(cfg.loss.kind, cfg.loss.w_tet, cfg.loss.w_mse)
 
 
-def _progress(mode: str) -> bool:
-    return {"always": True, "never": False}.get(mode, sys.stderr.isatty())
 
 
 # ---------------------------------------------------------------------------------------------- helpers
 
-def _split_items(items: Sequence[str]) -> tuple[str | None, list[str]]:
-    """``[CONFIG.yaml] [key=value ...]`` -> (config path or None, overrides)."""
-    paths = [s for s in items if "=" not in s]
-    for s in paths:
-        if not s.endswith((".yaml", ".yml")):
-            raise UsageError(f"expected CONFIG.yaml or section.key=value, got {s!r}")
-    if len(paths) > 1:
-        raise UsageError(f"expected at most one CONFIG.yaml and key=value overrides, got {paths}")
-    return (paths[0] if paths else None), [s for s in items if "=" in s]
 
 
-def _overrides_only(items: Sequence[str], *, command: str) -> list[str]:
-    bad = [s for s in items if "=" not in s]
-    if bad:
-        raise UsageError(f"{command}: expected key=value overrides after the checkpoint, got {bad}")
-    return list(items)
 
 
-def _csv(text: str, flag: str, kind: type) -> list:
-    try:
-        values = [kind(s.strip()) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"{flag}: expected comma-separated {kind.__name__} values, got {text!r}") from None
-    if not values:
-        raise UsageError(f"{flag}: expected at least one value")
-    return values
 
 
-def _first_line(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.splitlines()[0] if doc else ""
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
