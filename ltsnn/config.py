@@ -101,6 +101,9 @@ class TrainConfig:
     checkpoint_every: int = field(default=1, metadata=_at_least(1))    # epochs; the last epoch always saves
     progress: str = field(default="auto", metadata=_choices(*PROGRESS_MODES))   # auto: if stderr is a TTY
     device: str = "cpu"
+    # A checkpoint whose model (architecture, neurons, weights) the run starts from, e.g. one written by
+    # `ltsnn convert` for hybrid fine-tuning; the model section then comes from that checkpoint.
+    init_from: str = ""
 
 
 @dataclass

@@ -195,7 +195,15 @@ def test_lmht_parameters_are_registered_with_spec_shapes():
     neuron = LMHTNeuron(levels=4, v_th=0.5, steps=4, steps_in=2)
     params = dict(neuron.named_parameters())
     assert params["M"].shape == (4, 2) and params["a"].shape == ()
-    assert set(neuron.state_dict()) == {"v_th", "M", "a"}
+    assert set(params) == {"M", "a"}                                 # θ, v(0) and the input scale are not trained
+    assert set(neuron.state_dict()) == {"v_th", "M", "a", "v_init", "input_scale"}
+
+
+def test_lmht_input_scale_multiplies_the_currents():
+    x = torch.rand(2, 3, 4, dtype=D) * 2
+    scaled = LMHTNeuron(levels=2, v_th=1.0, steps=2, input_scale=2.0).double()
+    plain = LMHTNeuron(levels=2, v_th=1.0, steps=2).double()
+    torch.testing.assert_close(scaled(x), plain(2 * x), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("cls,kw,match", [(MHTNeuron, {"threshold_grad": "sgp"}, r"threshold_grad 'sgp'; expected one of \['fixed'\]"),

@@ -1,9 +1,9 @@
 """The ``ltsnn`` command line, the only package that reads argv, sees a config or sets an exit code.
 
 Each module registers its sub-commands with ``add_commands(sub)``: :mod:`~ltsnn.cli.runs` (train, eval,
-report, models, ablation). A user error (bad key or value, unknown name, wrong input shape, missing or
-foreign file) prints one line ``ltsnn: error: ...`` to stderr and gives exit code 2; a non-finite loss
-gives 1.
+report, models, ablation), :mod:`~ltsnn.cli.convert` (convert). A user error (bad key or value, unknown
+name, wrong input shape, missing or foreign file) prints one line ``ltsnn: error: ...`` to stderr and
+gives exit code 2; a non-finite loss gives 1.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ltsnn.cli import runs
+from ltsnn.cli import convert, runs
 from ltsnn.cli.common import Parser, UsageError
 from ltsnn.config import ConfigError
 from ltsnn.engine import CheckpointError, NonFiniteLossError
 
-COMMAND_MODULES = (runs,)
+COMMAND_MODULES = (runs, convert)
 # The packages of the `cli` extra (pyproject.toml), imported only where they are used.
 CLI_EXTRA = ("yaml", "tqdm", "matplotlib", "safetensors")
 

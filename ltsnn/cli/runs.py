@@ -93,10 +93,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     path, overrides = split_items(args.items)
     if args.resume is None:
         cfg = load_config(path, overrides)
+        if cfg.train.init_from:
+            cfg, model, model_args = _initial_model(cfg)
         root = _new_run_folder(cfg)
         train_set, test_set = _datasets(cfg.data)
         seed_everything(cfg.train.seed)                         # before the model: seeds its initialisation
-        model, model_args = _model(cfg.model, train_set)
+        if not cfg.train.init_from:
+            model, model_args = _model(cfg.model, train_set)
         history = _train_run(cfg, root, model, model_args, train_set, test_set, resume=None)
     else:
         if path is not None:
@@ -135,7 +138,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     ckpt_path = folder.last if args.checkpoint == "last" else folder.best
     cfg, ckpt, task, loader = _restore(ckpt_path, args.overrides, command="report")
     report = write_report(folder.report, task=task, loader=loader, history=history, omega=ckpt["omega"],
-                          time_steps=cfg.data.n_time_bins, source=f"{ckpt_path} (epoch {ckpt['epoch']})",
+                          time_steps=_model_steps(cfg), source=f"{ckpt_path} (epoch {ckpt['epoch']})",
                           e_mac=args.e_mac, e_ac=args.e_ac, first_layer=args.first_layer, device=cfg.train.device,
                           progress=show_progress(cfg.train.progress))
     print(_report_line(report, folder))
@@ -226,7 +229,7 @@ def _train_run(cfg: Config, root: Path, model: nn.Module, model_args: dict[str, 
     # The model now holds the weights of the last epoch, which is what checkpoints/last.pt holds.
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
     report = write_report(folder.report, task=ClassificationTask(model, _loss(cfg)), loader=loader, history=history,
-                          omega=history[-1]["omega"], time_steps=cfg.data.n_time_bins,
+                          omega=history[-1]["omega"], time_steps=_model_steps(cfg),
                           source=f"{folder.last} (epoch {history[-1]['epoch']})", device=cfg.train.device,
                           progress=show_progress(cfg.train.progress))
     print(_report_line(report, folder))
@@ -312,6 +315,29 @@ def _model(mc: ModelConfig, data) -> tuple[nn.Module, dict[str, Any]]:
     if mc.quant_bits:
         model_args["quant"] = {"bits": mc.quant_bits, "coeff": mc.quant_coeff, "include_linear": mc.quant_linear}
     return _build_model(model_args), model_args
+
+
+def _model_steps(cfg: Config) -> int:
+    """T of the network: the frames per sample, or the repeats of their time-average (``time_input: mean``)."""
+    if cfg.model.options.get("time_input") == "mean":
+        return int(cfg.model.options.get("mean_repeat", 1))
+    return cfg.data.n_time_bins
+
+
+def _initial_model(cfg: Config) -> tuple[Config, nn.Module, dict[str, Any]]:
+    """The model of ``train.init_from``'s checkpoint with its weights, and ``cfg`` with that checkpoint's model
+    section (a model key set differently in ``cfg`` is an error: it would be silently ignored)."""
+    source = cfg.train.init_from
+    ckpt = load_checkpoint(source)
+    stored = load_config(base=ckpt["config"], source=source)
+    differ = [k for k in changed_keys(Config(), cfg) if k.startswith("model.")
+              and k in changed_keys(stored, cfg)]
+    if differ:
+        raise ConfigError(f"train.init_from={source}: the model comes from that checkpoint, so {', '.join(differ)} "
+                          f"cannot be set (expected no model.* keys, or the checkpoint's values)")
+    model = _build_model(ckpt["model_args"])
+    model.load_state_dict(ckpt["model"])
+    return dataclasses.replace(cfg, model=stored.model), model, ckpt["model_args"]
 
 
 def _build_model(model_args: dict[str, Any]) -> nn.Module:

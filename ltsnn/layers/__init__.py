@@ -2,5 +2,6 @@
 
 from ltsnn.layers.norm import TdBatchNorm2d, batchnorm_bt
 from ltsnn.layers.seq import SeqToBatch
+from ltsnn.layers.time import TIME_INPUTS, TimeInput
 
-__all__ = ["SeqToBatch", "TdBatchNorm2d", "batchnorm_bt"]
+__all__ = ["SeqToBatch", "TIME_INPUTS", "TdBatchNorm2d", "TimeInput", "batchnorm_bt"]

@@ -25,8 +25,10 @@ independent ANN pass. ``neuron_options`` then go to QCFS (``levels`` Q = 8, ``la
 LM-HT: the T-GIM of each layer is a ``[steps, steps_in]`` matrix, so the neuron must be told the number of
 time steps: ``neuron_options={"steps": T}`` (``LMHTNeuron`` defaults to 2; ``steps_in`` defaults to
 ``steps``). Static images are fed repeated over T, which equals the official code's "stem once, then
-repeat" path. Not here: the DVS path (frames averaged to one step), the ×L input scale of hybrid training
-and the QCFS → IF / LM-HT conversion itself.
+repeat" path. ``time_input="mean"`` averages the frames over time first and repeats the average
+``mean_repeat`` times (:class:`ltsnn.layers.TimeInput`): ``mean_repeat=1`` is the official DVS path and what
+a QCFS ANN sees, ``mean_repeat=T`` the static input of a converted SNN. The QCFS → IF / LM-HT conversion
+(θ = λ, v(0) = θ/2, ×L on the first LM-HT layer) is :mod:`ltsnn.convert.qcfs`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ltsnn.layers import SeqToBatch
+from ltsnn.layers import SeqToBatch, TimeInput
 from ltsnn.layers.qcfs import QCFS
 from ltsnn.models.common import NeuronFactory, as_pair, check_input, conv_bn
 from ltsnn.models.registry import register_model
@@ -85,9 +87,10 @@ class CifarResNet(nn.Module):
 
     def __init__(self, *, in_channels: int, num_classes: int, input_size: int | tuple[int, int],
                  acts: ActivationFactory, stem_channels: int, stages: tuple[tuple[int, int, int], ...],
-                 name: str):
+                 time_input: TimeInput, name: str):
         super().__init__()
         self.name = name
+        self.time_input = time_input
         self.in_channels, self.input_size = in_channels, as_pair(input_size)
         self.stem, self.layers, c = resnet_body(in_channels, stem_channels, stages, neurons=acts)
         self.head = SeqToBatch(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
@@ -98,7 +101,7 @@ class CifarResNet(nn.Module):
     def forward_features(self, x_seq: torch.Tensor) -> torch.Tensor:
         """``[T, B, C, H, W]`` frames -> ``[T, B, C', H', W']`` features (spikes, or QCFS values)."""
         check_input(x_seq, self.in_channels, self.input_size, self.name)
-        return self.layers(self.stem(x_seq))
+        return self.layers(self.stem(self.time_input(x_seq)))
 
     def forward_head(self, f_seq: torch.Tensor) -> torch.Tensor:
         """``[T, B, C', H', W']`` -> per-step logits ``[T, B, K]``."""
@@ -112,9 +115,11 @@ class CifarVGG(nn.Module):
     """The QCFS code's VGG: conv stages with average pooling and a three-FC classifier (module docstring)."""
 
     def __init__(self, stages: tuple[tuple[int, ...], ...], *, in_channels: int, num_classes: int,
-                 input_size: int | tuple[int, int], acts: ActivationFactory, dropout: float, name: str):
+                 input_size: int | tuple[int, int], acts: ActivationFactory, dropout: float, time_input: TimeInput,
+                 name: str):
         super().__init__()
         self.name = name
+        self.time_input = time_input
         self.in_channels, self.input_size = in_channels, as_pair(input_size)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
@@ -145,7 +150,7 @@ class CifarVGG(nn.Module):
     def forward_features(self, x_seq: torch.Tensor) -> torch.Tensor:
         """``[T, B, C, H, W]`` frames -> ``[T, B, 512, H/32, W/32]`` features."""
         check_input(x_seq, self.in_channels, self.input_size, self.name)
-        return self.features(x_seq)
+        return self.features(self.time_input(x_seq))
 
     def forward_head(self, f_seq: torch.Tensor) -> torch.Tensor:
         """``[T, B, C', H', W']`` -> per-step logits ``[T, B, K]``."""
@@ -168,65 +173,75 @@ _ARGS_DOC = """
         learn_first_threshold: let the first activation's neuron learn its threshold (fixed by default).
         neuron_options: keyword options of the neuron, or of :class:`~ltsnn.layers.qcfs.QCFS`
             (``levels``, ``lam``, ``order``).
+        time_input: ``"frames"`` (one step per frame) or ``"mean"`` (the time-averaged frame, repeated
+            ``mean_repeat`` times; see :class:`~ltsnn.layers.TimeInput`).
 
     Returns:
         a model mapping ``[T, B, C, H, W]`` to per-step logits ``[T, B, K]``.
     """
 
 
-def _resnet(name: str, stem_channels: int, stages, **kw) -> CifarResNet:
+def _activations_and_time(kw: dict) -> dict:
+    """Turn the activation and time-input keywords of a builder into ``acts`` and ``time_input`` modules."""
     opts = {k: kw.pop(k) for k in ("neuron", "threshold_grad", "learn_first_threshold", "neuron_options")}
-    return CifarResNet(acts=ActivationFactory(opts.pop("neuron"), **opts), stem_channels=stem_channels,
-                       stages=stages, name=name, **kw)
+    time_input = TimeInput(kw.pop("time_input"), repeat=kw.pop("mean_repeat"))
+    return dict(kw, acts=ActivationFactory(opts.pop("neuron"), **opts), time_input=time_input)
+
+
+def _resnet(name: str, stem_channels: int, stages, **kw) -> CifarResNet:
+    return CifarResNet(stem_channels=stem_channels, stages=stages, name=name, **_activations_and_time(kw))
 
 
 def _vgg(name: str, stages, *, dropout: float, **kw) -> CifarVGG:
-    opts = {k: kw.pop(k) for k in ("neuron", "threshold_grad", "learn_first_threshold", "neuron_options")}
-    return CifarVGG(stages, acts=ActivationFactory(opts.pop("neuron"), **opts), dropout=dropout, name=name, **kw)
+    return CifarVGG(stages, dropout=dropout, name=name, **_activations_and_time(kw))
 
 
 @register_model("resnet18")
 def resnet18(*, in_channels: int = 3, num_classes: int = 10, input_size: int | tuple[int, int] = 32,
              neuron: str = "lif", threshold_grad: str = "auto", learn_first_threshold: bool = False,
-             neuron_options: Mapping[str, Any] | None = None) -> CifarResNet:
+             neuron_options: Mapping[str, Any] | None = None, time_input: str = "frames",
+             mean_repeat: int = 1) -> CifarResNet:
     """CIFAR ResNet-18 of the LM-HT code (64-128-256-512 × [2,2,2,2], 3×3 stem), swappable activation"""
     return _resnet("resnet18", 64, ((64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)),
                    in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
                    threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                   neuron_options=neuron_options)
+                   neuron_options=neuron_options, time_input=time_input, mean_repeat=mean_repeat)
 
 
 @register_model("resnet20")
 def resnet20(*, in_channels: int = 3, num_classes: int = 10, input_size: int | tuple[int, int] = 32,
              neuron: str = "lif", threshold_grad: str = "auto", learn_first_threshold: bool = False,
-             neuron_options: Mapping[str, Any] | None = None) -> CifarResNet:
+             neuron_options: Mapping[str, Any] | None = None, time_input: str = "frames",
+             mean_repeat: int = 1) -> CifarResNet:
     """QCFS/LM-HT ResNet-20 (16-32-64 × [3,3,3], 3×3 stem, FC 64→K), swappable activation"""
     return _resnet("resnet20", 16, ((16, 3, 1), (32, 3, 2), (64, 3, 2)),
                    in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
                    threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                   neuron_options=neuron_options)
+                   neuron_options=neuron_options, time_input=time_input, mean_repeat=mean_repeat)
 
 
 @register_model("vgg13")
 def vgg13(*, in_channels: int = 3, num_classes: int = 10, input_size: int | tuple[int, int] = 32,
           neuron: str = "lif", threshold_grad: str = "auto", learn_first_threshold: bool = False,
-          neuron_options: Mapping[str, Any] | None = None, dropout: float = 0.0) -> CifarVGG:
+          neuron_options: Mapping[str, Any] | None = None, dropout: float = 0.0, time_input: str = "frames",
+          mean_repeat: int = 1) -> CifarVGG:
     """QCFS VGG-13 (avg-pool, FC 4096-4096-K), swappable activation"""
     return _vgg("vgg13", ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512)), dropout=dropout,
                 in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
                 threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                neuron_options=neuron_options)
+                neuron_options=neuron_options, time_input=time_input, mean_repeat=mean_repeat)
 
 
 @register_model("vgg16")
 def vgg16(*, in_channels: int = 3, num_classes: int = 10, input_size: int | tuple[int, int] = 32,
           neuron: str = "lif", threshold_grad: str = "auto", learn_first_threshold: bool = False,
-          neuron_options: Mapping[str, Any] | None = None, dropout: float = 0.0) -> CifarVGG:
+          neuron_options: Mapping[str, Any] | None = None, dropout: float = 0.0, time_input: str = "frames",
+          mean_repeat: int = 1) -> CifarVGG:
     """QCFS VGG-16 (avg-pool, FC 4096-4096-K), swappable activation"""
     return _vgg("vgg16", ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
                 dropout=dropout, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
                 neuron=neuron, threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                neuron_options=neuron_options)
+                neuron_options=neuron_options, time_input=time_input, mean_repeat=mean_repeat)
 
 
 for _fn in (resnet18, resnet20, vgg13, vgg16):

@@ -1,6 +1,8 @@
 """M-HT, LM-HT and the conversion IF neuron as nn.Modules (methods §2.3-2.8).
 
 The equations live in :mod:`ltsnn.functional.lmht`. θ is a buffer in all three: LM-HT never trains it.
+The starting membrane ``v_init`` (and LM-HT's ``input_scale``) are buffers too, so that a converted network
+keeps its per-layer values (θ = λ_QCFS, v(0) = θ/2, ×L on the first layer) in its ``state_dict``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class MHTNeuron(SpikingNeuron):
         self.check_threshold_grad(threshold_grad)
         _check_theta(v_th, levels, "MHTNeuron")
         super().__init__(torch.tensor(float(v_th)), learnable=False)
-        self.levels, self.leak, self.v_init = int(levels), float(leak), float(v_init)
+        self.register_buffer("v_init", torch.tensor(float(v_init)))
+        self.levels, self.leak = int(levels), float(leak)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         y_seq, self.v = mht_multistep(x_seq, self.v_th, levels=self.levels, leak=self.leak,
@@ -40,7 +43,7 @@ class MHTNeuron(SpikingNeuron):
         return y_seq
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, v_th={float(self.v_th)}, leak={self.leak}, v_init={self.v_init}"
+        return f"levels={self.levels}, v_th={float(self.v_th)}, leak={self.leak}, v_init={float(self.v_init)}"
 
 
 @register_neuron("if_convert")
@@ -61,11 +64,12 @@ class LMHTNeuron(SpikingNeuron):
     Input ``[T_in, B, ...]`` (or ``[1, B, ...]``, the official DVS path), output ``[T, B, ...]``. Parameters:
     ``M`` ``[T, T_in]`` (the T-GIM logits, one matrix per layer shared across channels and positions, init 0:
     ω = 1/T_in) and ``a`` (a scalar, init 0: λ = 1). θ (``v_th``) is a buffer: 2/L in direct training
-    (the default, L = 2, θ = 1), λ_QCFS in hybrid training, with ``v_init`` = θ/2 there.
+    (the default, L = 2, θ = 1), λ_QCFS in hybrid training, with ``v_init`` = θ/2 there. ``input_scale``
+    multiplies the input currents: 1, except L on the first layer of a network converted from QCFS (§2.8).
     """
 
     def __init__(self, *, levels: int = 2, v_th: float = 1.0, steps: int = 2, steps_in: int | None = None,
-                 v_init: float = 0.0, threshold_grad: str = "fixed"):
+                 v_init: float = 0.0, input_scale: float = 1.0, threshold_grad: str = "fixed"):
         self.check_threshold_grad(threshold_grad)
         _check_theta(v_th, levels, "LMHTNeuron")
         steps_in = steps if steps_in is None else steps_in
@@ -74,7 +78,9 @@ class LMHTNeuron(SpikingNeuron):
         super().__init__(torch.tensor(float(v_th)), learnable=False)
         self.M = nn.Parameter(torch.zeros(steps, steps_in))
         self.a = nn.Parameter(torch.zeros(()))
-        self.levels, self.v_init = int(levels), float(v_init)
+        self.register_buffer("v_init", torch.tensor(float(v_init)))
+        self.register_buffer("input_scale", torch.tensor(float(input_scale)))
+        self.levels = int(levels)
 
     @property
     def omega(self) -> torch.Tensor:
@@ -87,10 +93,10 @@ class LMHTNeuron(SpikingNeuron):
         return lmht_leak(self.a)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        y_seq, self.v = lmht_multistep(x_seq, self.v_th, self.M, self.a, levels=self.levels,
+        y_seq, self.v = lmht_multistep(x_seq * self.input_scale, self.v_th, self.M, self.a, levels=self.levels,
                                        v_init=self.v_init if self.v is None else self.v)
         return y_seq
 
     def extra_repr(self) -> str:
         return (f"levels={self.levels}, v_th={float(self.v_th)}, steps={self.M.shape[0]}, "
-                f"steps_in={self.M.shape[1]}, v_init={self.v_init}")
+                f"steps_in={self.M.shape[1]}, v_init={float(self.v_init)}, input_scale={float(self.input_scale)}")

@@ -1,0 +1,93 @@
+"""``ltsnn convert``: a trained QCFS ANN -> spiking networks (IF or LM-HT), each evaluated and saved as a run.
+
+    ltsnn convert RUN_DIR_OR_CHECKPOINT --to if --steps 2,4,8,16
+    ltsnn convert RUN_DIR --to lmht --levels 2 --steps 2          # then: ltsnn train ... train.init_from=...
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from ltsnn.cli.common import csv_values, overrides_only, show_progress
+from ltsnn.cli.runs import EVAL_KEYS, _build_model, _dataset, _loss
+from ltsnn.config import ConfigError, changed_keys, config_to_dict, load_config, save_config
+from ltsnn.convert.qcfs import CONVERT_TARGETS, converted_model_args, load_qcfs_into_snn
+from ltsnn.engine import ClassificationTask, RunFolder, evaluate, load_checkpoint, save_checkpoint, test_loader
+from ltsnn.engine.checkpoint import rng_state
+from ltsnn.engine.files import write_text_atomic
+
+
+def add_commands(sub) -> None:
+    """Register ``convert`` on the ``ltsnn`` sub-parser ``sub``."""
+    c = sub.add_parser("convert", help="convert a QCFS ANN run into IF or LM-HT spiking networks, evaluated",
+                       description="Replace every QCFS activation of a trained ANN by an IF neuron (θ = λ, v(0) = θ/2) "
+                                   "or an LM-HT neuron (θ = λ, v(0) = θ/2, ω = 1/T, leak 1, first-layer input ×L), "
+                                   "test each converted network, and save it as a run folder that `ltsnn eval` reads "
+                                   "and `ltsnn train ... train.init_from=FOLDER/checkpoints/last.pt` fine-tunes.")
+    c.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT", help="a QCFS ANN run (model.neuron=qcfs)")
+    c.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
+    c.add_argument("--to", choices=tuple(CONVERT_TARGETS), required=True, help="the spiking neuron")
+    c.add_argument("--steps", default="4", help="comma-separated time steps T, one network each (default: %(default)s)")
+    c.add_argument("--levels", type=int, default=2, help="L, the LM-HT levels (default: %(default)s)")
+    c.add_argument("--checkpoint", dest="which", choices=("last", "best"), default="last",
+                   help="which checkpoint of a run folder to convert (default: %(default)s)")
+    c.add_argument("--out", metavar="DIR", help="parent folder of the converted runs (default: RUN_DIR/converted)")
+    c.set_defaults(run=_cmd_convert)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    path = Path(args.checkpoint)
+    folder = RunFolder(path) if path.is_dir() else None
+    ckpt_path = (folder.last if args.which == "last" else folder.best) if folder else path
+    steps_list = csv_values(args.steps, "--steps", int)
+    ckpt = load_checkpoint(ckpt_path)
+    stored = load_config(base=ckpt["config"], source=str(ckpt_path))
+    cfg = load_config(None, overrides_only(args.overrides, command="convert"), base=ckpt["config"],
+                      source=str(ckpt_path))
+    bad = [k for k in changed_keys(stored, cfg) if k not in EVAL_KEYS]
+    if bad:
+        raise ConfigError(f"convert keeps the ANN's model and data: cannot change {', '.join(bad)}; only "
+                          f"{', '.join(EVAL_KEYS)} may change")
+    ann = _build_model(ckpt["model_args"])
+    ann.load_state_dict(ckpt["model"])
+    test_set = _dataset(cfg.data, split="test")
+    loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
+    progress = show_progress(cfg.train.progress)
+    out = Path(args.out) if args.out else (folder.root if folder else ckpt_path.parent) / "converted"
+
+    def test(model: torch.nn.Module) -> dict:
+        model.to(cfg.train.device)
+        return evaluate(ClassificationTask(model, _loss(cfg)), loader, omega=ckpt["omega"], device=cfg.train.device,
+                        progress=progress)
+
+    ann_acc = test(ann)["acc"]
+    print(f"{ckpt_path} (epoch {ckpt['epoch']}): QCFS ANN {cfg.model.name} on {cfg.data.name} test set "
+          f"({len(test_set)} samples): accuracy {100 * ann_acc:.2f}%")
+    for steps in steps_list:
+        model_args = converted_model_args(ckpt["model_args"], to=args.to, steps=steps, levels=args.levels)
+        snn = _build_model(model_args)
+        with torch.no_grad():
+            thresholds = load_qcfs_into_snn(ann, snn, levels=args.levels if args.to == "lmht" else 1)
+        result = test(snn)
+        kw = model_args["kwargs"]
+        snn_cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+            cfg.model, neuron=kw["neuron"], threshold_grad="fixed", neuron_options=dict(kw["neuron_options"]),
+            options=dict(cfg.model.options, mean_repeat=steps)))
+        name = f"{args.to}-L{args.levels}-T{steps}" if args.to == "lmht" else f"{args.to}-T{steps}"
+        run = RunFolder(out / name)
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        save_config(snn_cfg, run.config)
+        save_checkpoint(run.last, {"model": snn.state_dict(), "model_args": model_args, "optimizer": {},
+                                   "scheduler": {}, "epoch": 0, "step": 0, "omega": ckpt["omega"], "rng": rng_state(),
+                                   "config": config_to_dict(snn_cfg), "history": []})
+        summary = {"source": str(ckpt_path), "to": args.to, "steps": steps,
+                   "levels": args.levels if args.to == "lmht" else 1, "ann_acc": ann_acc, "test_acc": result["acc"],
+                   "test_loss": result["loss"], "thresholds": thresholds, "firing_rates": result["firing_rates"]}
+        write_text_atomic(run.root / "conversion.json", json.dumps(summary, indent=2) + "\n")
+        print(f"  {name:<14} accuracy {100 * result['acc']:6.2f}%  -> {run.last}")
+    return 0

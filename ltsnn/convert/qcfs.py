@@ -1,0 +1,93 @@
+"""QCFS ANN -> spiking network: the conversion of Bu et al. and the initialisation of LM-HT hybrid training.
+
+A network of :mod:`ltsnn.models.lmht_nets` trained with QCFS activations (``neuron="qcfs"``) becomes the
+same network with spiking neurons in place of each QCFS layer (methods §2.7-2.8):
+
+- ``"if"``: the conversion IF neuron (``if_convert``): θ = λ of that QCFS layer, v(0) = θ/2, soft reset,
+  output spike·θ. Bu et al.: with v(0) = θ/2 the expected conversion error is zero at any T.
+- ``"lmht"``: the LM-HT neuron with L levels, θ = λ (not divided by L), v(0) = θ/2, T-GIM ω = 1/T
+  (M = 0), leak λ = 1 (a = 0), and the input of the *first* LM-HT layer multiplied by L, as the official
+  hybrid script does (Theorem 4.4's initialisation).
+
+Every other weight and buffer (convolutions, BN statistics, the classifier) is copied unchanged. The
+network's input becomes the time-averaged frame repeated T times (``time_input="mean"``,
+``mean_repeat=T``): the ANN must have been trained on the time-averaged frame (``time_input="mean"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from torch import nn
+
+from ltsnn.layers.qcfs import QCFS
+from ltsnn.neurons.base import SpikingNeuron
+from ltsnn.neurons.lmht import LMHTNeuron
+
+CONVERT_TARGETS = {"if": "if_convert", "lmht": "lmht"}
+
+
+def converted_model_args(model_args: Mapping[str, Any], *, to: str, steps: int, levels: int = 2) -> dict[str, Any]:
+    """The ``model_args`` (as kept in checkpoints) of the spiking network converted from a QCFS ANN.
+
+    Args:
+        model_args: ``{"name", "kwargs"}`` of the ANN; its ``neuron`` must be ``"qcfs"`` and its
+            ``time_input`` ``"mean"``.
+        to: ``"if"`` or ``"lmht"``.
+        steps: T, the time steps the spiking network runs.
+        levels: L, the LM-HT levels (``to="lmht"`` only).
+
+    Raises:
+        ValueError: naming the field when the ANN is not a QCFS network on time-averaged input, or an
+            argument is out of range.
+    """
+    if to not in CONVERT_TARGETS:
+        raise ValueError(f"unknown conversion target {to!r}; expected one of {list(CONVERT_TARGETS)}")
+    if steps < 1 or levels < 1:
+        raise ValueError(f"conversion needs steps >= 1 and levels >= 1, got steps={steps}, levels={levels}")
+    kwargs = dict(model_args["kwargs"])
+    if kwargs.get("neuron") != "qcfs":
+        raise ValueError(f"model {model_args['name']!r} has neuron={kwargs.get('neuron')!r}; expected a QCFS ANN "
+                         f"(model.neuron=qcfs) to convert")
+    if kwargs.get("time_input", "frames") != "mean":
+        raise ValueError(f"model {model_args['name']!r} has time_input={kwargs.get('time_input', 'frames')!r}; "
+                         f"expected 'mean' (the ANN must see the time-averaged frame, as the converted SNN will)")
+    options = {"levels": levels, "steps": steps} if to == "lmht" else {}
+    kwargs.update(neuron=CONVERT_TARGETS[to], threshold_grad="fixed", neuron_options=options, mean_repeat=steps)
+    return {"name": model_args["name"], "kwargs": kwargs}
+
+
+def load_qcfs_into_snn(ann: nn.Module, snn: nn.Module, *, levels: int = 1) -> dict[str, float]:
+    """Copy a QCFS ANN's weights into ``snn`` (built from :func:`converted_model_args`) and set its neurons.
+
+    Each neuron takes the λ of the QCFS layer at the same module path as θ, with v(0) = θ/2; the first
+    LM-HT neuron (in module order, the stem's) gets ``input_scale = levels``.
+
+    Returns:
+        ``{module path: θ}`` of every converted layer.
+
+    Raises:
+        ValueError: the two networks do not have activations at the same paths, a λ is not positive, or a
+            weight of the ANN has no place in the SNN.
+    """
+    acts = {name: m for name, m in ann.named_modules() if isinstance(m, QCFS)}
+    neurons = {name: m for name, m in snn.named_modules() if isinstance(m, SpikingNeuron)}
+    if list(acts) != list(neurons):
+        raise ValueError(f"the ANN's QCFS layers {list(acts)[:4]}... and the SNN's neurons {list(neurons)[:4]}... "
+                         f"are not at the same module paths; expected the same architecture")
+    weights = {k: v for k, v in ann.state_dict().items() if k.rpartition(".")[0] not in acts}
+    missing, unexpected = snn.load_state_dict(weights, strict=False)
+    not_neuron = [k for k in missing if k.rpartition(".")[0] not in neurons]
+    if unexpected or not_neuron:
+        raise ValueError(f"ANN and SNN weights differ: unexpected {unexpected[:3]}, missing {not_neuron[:3]}")
+    thresholds = {}
+    for i, (name, neuron) in enumerate(neurons.items()):
+        lam = float(acts[name].lam)
+        if lam <= 0:
+            raise ValueError(f"QCFS layer {name!r} has λ = {lam}; expected λ > 0 to become a threshold")
+        neuron.v_th.fill_(lam)
+        neuron.v_init.fill_(lam / 2)
+        if isinstance(neuron, LMHTNeuron) and i == 0:
+            neuron.input_scale.fill_(float(levels))
+        thresholds[name] = lam
+    return thresholds
