@@ -326,3 +326,39 @@ def test_missing_cli_extra_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "yaml", None)                   # as if pyyaml were not installed
     assert main(["train", "train.epochs=1"]) == 2
     assert "pip install 'ltsnn[cli]'" in one_error_line(capsys)
+
+
+def test_hybrid_pipeline_qcfs_ann_convert_and_fine_tune(tmp_path, capsys):
+    """LM-HT hybrid training from the CLI: QCFS ANN -> `convert` (IF at two T, LM-HT) -> `train.init_from`."""
+    qcfs = ["model.name=resnet20", "model.neuron=qcfs", "model.options.time_input=mean", "loss.preset=custom",
+            "loss.kind=mean_ce"]
+    assert main(["train", *tiny_args(tmp_path, name="ann", epochs=1), *qcfs]) == 0
+    ann = tmp_path / "ann"
+    assert main(["convert", str(ann), "--to", "if", "--steps", "2,4"]) == 0
+    assert main(["convert", str(ann), "--to", "lmht", "--levels", "2", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "QCFS ANN resnet20" in out and out.count("  if-T") == 2 and "  lmht-L2-T2" in out
+    lmht_run = ann / "converted" / "lmht-L2-T2"
+    conversion = json.loads((lmht_run / "conversion.json").read_text())
+    ckpt = load_checkpoint(lmht_run / "checkpoints" / "last.pt")
+    assert ckpt["model_args"]["kwargs"]["neuron"] == "lmht" and ckpt["model_args"]["kwargs"]["mean_repeat"] == 2
+    assert ckpt["model"]["stem.1.input_scale"] == 2.0                      # ×L on the first LM-HT layer
+    ann_lams = load_checkpoint(ann / "checkpoints" / "last.pt")["model"]
+    assert float(ckpt["model"]["stem.1.v_th"]) == float(ann_lams["stem.1.lam"]) == conversion["thresholds"]["stem.1"]
+    # The converted run evaluates like any run, and reproduces the accuracy convert printed.
+    assert main(["eval", str(lmht_run)]) == 0
+    assert f"accuracy {100 * conversion['test_acc']:.2f}%" in capsys.readouterr().out
+
+    init = f"train.init_from={lmht_run / 'checkpoints' / 'last.pt'}"
+    assert main(["train", *tiny_args(tmp_path, name="finetune", epochs=1), "loss.preset=custom",
+                 "loss.kind=mean_ce", init]) == 0
+    tuned = load_checkpoint(tmp_path / "finetune" / "checkpoints" / "last.pt")
+    assert tuned["model_args"] == ckpt["model_args"] and tuned["config"]["model"]["neuron"] == "lmht"
+    assert not torch.equal(tuned["model"]["stem.1.M"], ckpt["model"]["stem.1.M"])   # the T-GIM was trained
+    assert tuned["model"]["stem.1.v_th"] == ckpt["model"]["stem.1.v_th"]             # θ is not
+    # A model key that disagrees with the checkpoint would be ignored: it is an error instead.
+    capsys.readouterr()
+    assert main(["train", *tiny_args(tmp_path, name="bad"), init, "model.name=vgg9"]) == 2
+    assert "model.name cannot be set" in one_error_line(capsys)
+    assert main(["convert", str(tmp_path / "finetune"), "--to", "if"]) == 2
+    assert "expected a QCFS ANN" in one_error_line(capsys)

@@ -1,7 +1,9 @@
-"""``ltsnn convert``: a trained QCFS ANN -> spiking networks (IF or LM-HT), each evaluated and saved as a run.
+"""``ltsnn convert``: a trained QCFS ANN -> spiking networks (IF or LM-HT), or a trained LM-HT network -> its
+binary reparameterisation; each evaluated and saved as a run folder.
 
     ltsnn convert RUN_DIR_OR_CHECKPOINT --to if --steps 2,4,8,16
     ltsnn convert RUN_DIR --to lmht --levels 2 --steps 2          # then: ltsnn train ... train.init_from=...
+    ltsnn convert LMHT_RUN_DIR --to binary                        # L·T binary steps (methods §2.6)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ltsnn.cli.common import csv_values, overrides_only, show_progress
 from ltsnn.cli.runs import EVAL_KEYS, _build_model, _dataset, _loss
 from ltsnn.config import ConfigError, changed_keys, config_to_dict, load_config, save_config
 from ltsnn.convert.qcfs import CONVERT_TARGETS, converted_model_args, load_qcfs_into_snn
+from ltsnn.convert.reparam import binary_model_args, spread_constants
 from ltsnn.engine import ClassificationTask, RunFolder, evaluate, load_checkpoint, save_checkpoint, test_loader
 from ltsnn.engine.checkpoint import rng_state
 from ltsnn.engine.files import write_text_atomic
@@ -24,14 +27,16 @@ from ltsnn.engine.files import write_text_atomic
 
 def add_commands(sub) -> None:
     """Register ``convert`` on the ``ltsnn`` sub-parser ``sub``."""
-    c = sub.add_parser("convert", help="convert a QCFS ANN run into IF or LM-HT spiking networks, evaluated",
+    c = sub.add_parser("convert", help="QCFS ANN -> IF or LM-HT networks; LM-HT -> binary; each evaluated",
                        description="Replace every QCFS activation of a trained ANN by an IF neuron (θ = λ, v(0) = θ/2) "
                                    "or an LM-HT neuron (θ = λ, v(0) = θ/2, ω = 1/T, leak 1, first-layer input ×L), "
                                    "test each converted network, and save it as a run folder that `ltsnn eval` reads "
-                                   "and `ltsnn train ... train.init_from=FOLDER/checkpoints/last.pt` fine-tunes.")
-    c.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT", help="a QCFS ANN run (model.neuron=qcfs)")
+                                   "and `ltsnn train ... train.init_from=FOLDER/checkpoints/last.pt` fine-tunes. "
+                                   "--to binary turns a trained LM-HT network into binary IF neurons over L·T steps.")
+    c.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT",
+                   help="a QCFS ANN run (model.neuron=qcfs), or an LM-HT run for --to binary")
     c.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
-    c.add_argument("--to", choices=tuple(CONVERT_TARGETS), required=True, help="the spiking neuron")
+    c.add_argument("--to", choices=(*CONVERT_TARGETS, "binary"), required=True, help="the spiking neuron")
     c.add_argument("--steps", default="4", help="comma-separated time steps T, one network each (default: %(default)s)")
     c.add_argument("--levels", type=int, default=2, help="L, the LM-HT levels (default: %(default)s)")
     c.add_argument("--checkpoint", dest="which", choices=("last", "best"), default="last",
@@ -53,8 +58,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError(f"convert keeps the ANN's model and data: cannot change {', '.join(bad)}; only "
                           f"{', '.join(EVAL_KEYS)} may change")
-    ann = _build_model(ckpt["model_args"])
-    ann.load_state_dict(ckpt["model"])
+    source = _build_model(ckpt["model_args"])
+    source.load_state_dict(ckpt["model"])
     test_set = _dataset(cfg.data, split="test")
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
     progress = show_progress(cfg.train.progress)
@@ -65,9 +70,35 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         return evaluate(ClassificationTask(model, _loss(cfg)), loader, omega=ckpt["omega"], device=cfg.train.device,
                         progress=progress)
 
-    ann_acc = test(ann)["acc"]
-    print(f"{ckpt_path} (epoch {ckpt['epoch']}): QCFS ANN {cfg.model.name} on {cfg.data.name} test set "
-          f"({len(test_set)} samples): accuracy {100 * ann_acc:.2f}%")
+    def save(name: str, model: torch.nn.Module, model_args: dict, snn_cfg, summary: dict) -> None:
+        run = RunFolder(out / name)
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        save_config(snn_cfg, run.config)
+        save_checkpoint(run.last, {"model": model.state_dict(), "model_args": model_args, "optimizer": {},
+                                   "scheduler": {}, "epoch": 0, "step": 0, "omega": ckpt["omega"], "rng": rng_state(),
+                                   "config": config_to_dict(snn_cfg), "history": []})
+        write_text_atomic(run.root / "conversion.json", json.dumps(summary, indent=2) + "\n")
+        print(f"  {name:<14} accuracy {100 * summary['test_acc']:6.2f}%  -> {run.last}")
+
+    source_acc = test(source)["acc"]
+    kind = "QCFS ANN" if args.to != "binary" else "LM-HT network"
+    print(f"{ckpt_path} (epoch {ckpt['epoch']}): {kind} {cfg.model.name} on {cfg.data.name} test set "
+          f"({len(test_set)} samples): accuracy {100 * source_acc:.2f}%")
+    if args.to == "binary":
+        model_args = binary_model_args(ckpt["model_args"])
+        binary = _build_model(model_args)
+        binary.load_state_dict(ckpt["model"])
+        levels = int(model_args["kwargs"]["neuron_options"].get("levels", 2))
+        spread_constants(binary, levels=levels)
+        result = test(binary)
+        steps = model_args["kwargs"]["mean_repeat"]
+        snn_cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+            cfg.model, neuron="lmht_binary", options=dict(cfg.model.options, mean_repeat=steps)))
+        save(f"binary-L{levels}-T{steps // levels}", binary, model_args, snn_cfg,
+             {"source": str(ckpt_path), "to": "binary", "steps": steps, "levels": levels, "source_acc": source_acc,
+              "test_acc": result["acc"], "test_loss": result["loss"], "firing_rates": result["firing_rates"]})
+        return 0
+    ann = source
     for steps in steps_list:
         model_args = converted_model_args(ckpt["model_args"], to=args.to, steps=steps, levels=args.levels)
         snn = _build_model(model_args)
@@ -79,15 +110,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             cfg.model, neuron=kw["neuron"], threshold_grad="fixed", neuron_options=dict(kw["neuron_options"]),
             options=dict(cfg.model.options, mean_repeat=steps)))
         name = f"{args.to}-L{args.levels}-T{steps}" if args.to == "lmht" else f"{args.to}-T{steps}"
-        run = RunFolder(out / name)
-        run.checkpoints.mkdir(parents=True, exist_ok=True)
-        save_config(snn_cfg, run.config)
-        save_checkpoint(run.last, {"model": snn.state_dict(), "model_args": model_args, "optimizer": {},
-                                   "scheduler": {}, "epoch": 0, "step": 0, "omega": ckpt["omega"], "rng": rng_state(),
-                                   "config": config_to_dict(snn_cfg), "history": []})
-        summary = {"source": str(ckpt_path), "to": args.to, "steps": steps,
-                   "levels": args.levels if args.to == "lmht" else 1, "ann_acc": ann_acc, "test_acc": result["acc"],
-                   "test_loss": result["loss"], "thresholds": thresholds, "firing_rates": result["firing_rates"]}
-        write_text_atomic(run.root / "conversion.json", json.dumps(summary, indent=2) + "\n")
-        print(f"  {name:<14} accuracy {100 * result['acc']:6.2f}%  -> {run.last}")
+        save(name, snn, model_args, snn_cfg,
+             {"source": str(ckpt_path), "to": args.to, "steps": steps, "levels": args.levels if args.to == "lmht" else 1,
+              "source_acc": source_acc, "test_acc": result["acc"], "test_loss": result["loss"],
+              "thresholds": thresholds, "firing_rates": result["firing_rates"]})
     return 0

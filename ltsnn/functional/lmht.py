@@ -141,3 +141,41 @@ def lmht_multistep(x_seq: Tensor, theta: Tensor | float, M: Tensor, a: Tensor, *
         v = m - y.detach()
         y_list.append(y)
     return torch.stack(y_list), v
+
+
+def lmht_binary_multistep(x_seq: Tensor, theta: Tensor | float, M: Tensor, a: Tensor, *, levels: int,
+                          v_init: Tensor | float = 0.0) -> tuple[Tensor, Tensor]:
+    """An LM-HT layer reparameterised into a binary IF layer over L·T sub-steps (methods §2.6), for inference.
+
+    Sub-step τ = (t−1)·L + k, k = 1..L, runs the IF update with binary spikes::
+
+        m(τ) = λ_k·v(τ−1) + I'(t)/L,    λ_k = λ at k = 1, else 1      (the leak once per window)
+        s(τ) = H(m(τ) − θ),  y(τ) = s(τ)·θ,  v(τ) = m(τ) − y(τ)
+
+    where I'(t) = Σ_j ω_tj X_j is the T-GIM of the *window sums* X_j of the input sub-steps: the
+    block-wise expansion ω'_{τ, j'} = 2σ(M_{t, window(j')})/(L·T_in) of the official
+    ``--direct_inference`` applied to sub-step inputs. Under the conditions of Lemma 4.1 (0 ≤ λ·v < θ and
+    0 ≤ I'(t) ≤ L·θ) the L spikes of window t sum to the LM-HT output y(t); outside them the two differ.
+
+    Args:
+        x_seq: input currents of L·T_in sub-steps ``[L·T_in, B, ...]`` (L sub-steps per input step).
+        theta, M, a, levels, v_init: as :func:`lmht_multistep` (the trained layer's values).
+
+    Returns:
+        ``(y_seq, v_last)``: binary outputs s·θ ``[L·T, B, ...]`` and the membrane after the last sub-step.
+    """
+    _check(x_seq, levels, "lmht_binary_multistep")
+    if x_seq.shape[0] % levels:
+        raise ValueError(f"lmht_binary_multistep: {x_seq.shape[0]} sub-steps is not a multiple of levels={levels}")
+    windows = x_seq.unflatten(0, (-1, levels)).sum(1)               # [L·T_in, B, ...] -> [T_in, B, ...]
+    cur_seq = tgim_mix(windows, M) / levels                         # [T, B, ...], one current per window
+    lam = lmht_leak(a)
+    v = torch.as_tensor(v_init, dtype=x_seq.dtype, device=x_seq.device).expand_as(cur_seq[0])
+    y_list = []
+    for cur in cur_seq.unbind(0):
+        for k in range(levels):
+            m = (lam if k == 0 else 1.0) * v + cur
+            y = staircase(m, theta, levels=1)
+            v = m - y
+            y_list.append(y)
+    return torch.stack(y_list), v

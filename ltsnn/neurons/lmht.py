@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltsnn.functional.lmht import lmht_leak, lmht_multistep, mht_multistep, tgim_weights
+from ltsnn.functional.lmht import lmht_binary_multistep, lmht_leak, lmht_multistep, mht_multistep, tgim_weights
 from ltsnn.neurons.base import SpikingNeuron
 from ltsnn.neurons.registry import register_neuron
 
@@ -100,3 +100,18 @@ class LMHTNeuron(SpikingNeuron):
     def extra_repr(self) -> str:
         return (f"levels={self.levels}, v_th={float(self.v_th)}, steps={self.M.shape[0]}, "
                 f"steps_in={self.M.shape[1]}, v_init={float(self.v_init)}, input_scale={float(self.input_scale)}")
+
+
+@register_neuron("lmht_binary")
+class LMHTBinaryNeuron(LMHTNeuron):
+    """An LM-HT layer run as a binary IF layer over L·T sub-steps (methods §2.6), for inference.
+
+    Same parameters and buffers as :class:`LMHTNeuron` (load a trained LM-HT layer's ``state_dict``);
+    input ``[L·T_in, B, ...]`` sub-step currents, output binary spikes ·θ ``[L·T, B, ...]``. The network
+    around it must spread every constant over the L sub-steps (:mod:`ltsnn.convert.reparam`).
+    """
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        y_seq, self.v = lmht_binary_multistep(x_seq * self.input_scale, self.v_th, self.M, self.a,
+                                              levels=self.levels, v_init=self.v_init if self.v is None else self.v)
+        return y_seq

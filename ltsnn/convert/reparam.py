@@ -1,0 +1,58 @@
+"""A trained LM-HT network -> the same network with binary single-threshold neurons over L·T steps (methods §2.6).
+
+The official ``--direct_inference`` path: every LM-HT layer becomes an IF layer run for L sub-steps per
+step (:class:`ltsnn.neurons.lmht.LMHTBinaryNeuron`), and every constant added to a current is spread
+over the L sub-steps: convolution / linear biases, BN shifts (β) and BN running means are divided by L,
+and so is the network input (the first convolution's weights divided by L, which is the same thing
+for a linear layer). The static input is repeated L·T times. Summed over each window of L sub-steps,
+every layer then receives the current its LM-HT counterpart received; where Lemma 4.1's conditions hold
+it also emits the same output, and the paper reports no loss of accuracy.
+
+Only networks on time-averaged input (``time_input="mean"``) are reparameterised: that is the static-
+image setting of the official code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+
+def binary_model_args(model_args: Mapping[str, Any]) -> dict[str, Any]:
+    """``model_args`` of the binary network for an LM-HT network's ``model_args`` (as kept in checkpoints).
+
+    Raises:
+        ValueError: the network is not an LM-HT network on time-averaged input.
+    """
+    kwargs = dict(model_args["kwargs"])
+    if kwargs.get("neuron") != "lmht":
+        raise ValueError(f"model {model_args['name']!r} has neuron={kwargs.get('neuron')!r}; expected an LM-HT "
+                         f"network (model.neuron=lmht) to reparameterise")
+    if kwargs.get("time_input", "frames") != "mean":
+        raise ValueError(f"model {model_args['name']!r} has time_input={kwargs.get('time_input', 'frames')!r}; "
+                         f"expected 'mean' (the reparameterisation repeats a static input L·T times)")
+    levels = int(dict(kwargs.get("neuron_options") or {}).get("levels", 2))
+    kwargs.update(neuron="lmht_binary", mean_repeat=levels * int(kwargs.get("mean_repeat", 1)))
+    return {"name": model_args["name"], "kwargs": kwargs}
+
+
+@torch.no_grad()
+def spread_constants(model: nn.Module, *, levels: int) -> None:
+    """Divide, in place, every bias, BN shift and BN running mean by L, and the first convolution's weights
+    (the input) by L; ``model`` holds a trained LM-HT network's weights and becomes its binary counterpart."""
+    if levels < 1:
+        raise ValueError(f"spread_constants needs levels >= 1, got {levels}")
+    first_conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first_conv is None:
+        raise ValueError("spread_constants: the model has no convolution to take the input")
+    first_conv.weight.div_(levels)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
+            m.bias.div_(levels)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if m.bias is not None:
+                m.bias.div_(levels)
+            if m.running_mean is not None:
+                m.running_mean.div_(levels)
