@@ -362,3 +362,11 @@ def test_hybrid_pipeline_qcfs_ann_convert_and_fine_tune(tmp_path, capsys):
     assert "model.name cannot be set" in one_error_line(capsys)
     assert main(["convert", str(tmp_path / "finetune"), "--to", "if"]) == 2
     assert "expected a QCFS ANN" in one_error_line(capsys)
+
+
+def test_overrides_may_follow_the_options(tmp_path, capsys):
+    assert main(["train", *tiny_args(tmp_path, epochs=1)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "run"), "--checkpoint", "best", "data.batch_size=8"]) == 0
+    assert main(["report", str(tmp_path / "run"), "--checkpoint", "best", "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in one_error_line(capsys)

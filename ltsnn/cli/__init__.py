@@ -30,10 +30,23 @@ def _parser() -> Parser:
     return p
 
 
+def _parse(argv: Sequence[str] | None):
+    """Parse ``argv``; ``key=value`` overrides may also come after the options (argparse alone would refuse
+    ``ltsnn eval RUN --flag x key=value``), and go to the command's ``overrides`` or ``items``."""
+    args, extra = _parser().parse_known_args(argv)
+    target = next((name for name in ("overrides", "items") if hasattr(args, name)), None)
+    stray = [s for s in extra if "=" not in s or s.startswith("-")]
+    if stray or (extra and target is None):
+        raise UsageError(f"ltsnn: unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        setattr(args, target, [*getattr(args, target), *extra])
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(argv)
         return args.run(args)
     except (UsageError, ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
         return _fail(e, code=2)
