@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_origin, get_type_hints
 
+from ltsnn.detection.decode import DECODE_STYLES, NMS_MODES
+from ltsnn.detection.grid import ROUNDINGS
+from ltsnn.detection.loss import CLS_LOSSES
 from ltsnn.engine.loop import SCHEDULERS
+from ltsnn.engine.task import READOUTS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.losses import LOSS_PRESETS, OMEGA_MODES
 
@@ -71,7 +75,12 @@ class DataConfig:
     seed: int = 0                                   # the data set's own seed, apart from train.seed so that
                                                     # runs with different seeds see the same data
     batch_size: int = field(default=32, metadata=_at_least(1))
-    num_workers: int = field(default=0, metadata=_at_least(0))
+    num_workers: int = field(default=0, metadata=_at_least(0))     # loader workers; also build the frame cache
+    cache: bool = True                              # keep file-based data sets' frames in the on-disk frame cache
+    cache_dir: str = ""                             # the cache's folder; "" for $LTSNN_CACHE, else ~/.cache/ltsnn
+    # Training-time augmentation, {transform name: its arguments} applied in this order to each training item
+    # after the cache, e.g. {frames_flip: {p: 0.5}, frames_roll: {max_shift: 5}}; draws from (data.seed, epoch, index).
+    augment: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,12 +116,31 @@ class TrainConfig:
 
 
 @dataclass
+class DetectionConfig:
+    # Read only when data.name is a detection data set (spec detection.md §2.3-2.5, §4); `loss` is then unused.
+    readout: str = field(default="mean", metadata=_choices(*READOUTS))     # loss on the time-mean prediction
+    cls_loss: str = field(default="ce", metadata=_choices(*CLS_LOSSES))   # ltsnn_code: 0.25 CE + 0.75 MSE(z, 1)
+    rounding: str = field(default="none", metadata=_choices(*ROUNDINGS))  # ltsnn_code: integer boxes in assignment
+    lambda_coord: float = field(default=5.0, metadata=_at_least(0))
+    lambda_noobj: float = field(default=0.5, metadata=_at_least(0))
+    lambda_cls: float = field(default=1.0, metadata=_at_least(0))
+    decode: str = field(default="ltsnn", metadata=_choices(*DECODE_STYLES))   # ltsnn_code: p > 0.4, logit scores
+    conf_threshold: float = 0.01
+    nms_iou: float = field(default=0.5, metadata=_at_least(0))
+    nms: str = field(default="class_wise", metadata=_choices(*NMS_MODES))
+    max_detections: int = field(default=100, metadata=_at_least(0))      # per label instant; 0: no limit
+    box_filter: str = "none"                        # evaluation filter preset: psee_rvt | psee_script | cordone | none
+    examples: int = field(default=8, metadata=_at_least(0))               # test samples drawn in examples.png
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
 
 
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]

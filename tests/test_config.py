@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from ltsnn.config import Config, ConfigError, changed_keys, config_to_dict, load_config, save_config
+from ltsnn.data.datasets import DATASETS
+from ltsnn.models import MODELS
 
 
 def write(tmp_path, text):
@@ -40,7 +42,7 @@ def test_yaml_then_overrides_parsed_as_yaml_scalars(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("model:\n  nmae: x\n", "c.yaml: unknown key in section 'model' 'nmae'; valid: learn_first_threshold, name, "
                             "neuron, neuron_options, options, quant_bits, quant_coeff, quant_linear, threshold_grad"),
-    ("modle:\n  name: x\n", "unknown section 'modle'; valid: data, loss, model, optim, train"),
+    ("modle:\n  name: x\n", "unknown section 'modle'; valid: data, detection, loss, model, optim, train"),
     ("train: 3\n", "section 'train' must be a mapping"),
     ("- a\n", "expected a mapping of sections"),
     ("train:\n  epochs: [1\n", "invalid YAML at line"),
@@ -113,4 +115,4 @@ def test_base_config_and_changed_keys():
                          ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
-    assert cfg.model.name == "vgg_tiny" and cfg.train.epochs >= 1
+    assert cfg.model.name in MODELS and cfg.data.name in DATASETS and cfg.train.epochs >= 1

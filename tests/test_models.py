@@ -27,6 +27,7 @@ SMALL: dict[str, dict] = {
     "mobilenet_light": {"input_size": 8},
     "resnet19": {"input_size": 8},
     "vgg11": {"input_size": 32},
+    "yolo_ltsnn": {"input_size": 64},
 }
 
 
@@ -49,9 +50,11 @@ def _input(model: torch.nn.Module, seed: int = 0) -> torch.Tensor:
     return torch.rand(T, B, model.in_channels, h, w, generator=gen) * 2.0
 
 
-def _check_output(name: str, out: torch.Tensor) -> None:
+def _check_output(name: str, out: torch.Tensor, model: torch.nn.Module) -> None:
     assert out.dim() == 3 and out.shape[:2] == (T, B), f"{name}: output {tuple(out.shape)}"
-    if _takes(name, "num_classes"):
+    if hasattr(model, "grid"):                                  # a detector: S_h * S_w * (5B + C) per step
+        assert out.shape[2] == model.grid[0] * model.grid[1] * (5 * model.num_boxes + K)
+    elif _takes(name, "num_classes"):
         assert out.shape[2] == K
     assert torch.isfinite(out).all()
 
@@ -81,7 +84,7 @@ def test_shape_backward_and_threshold_gradients(name):
     model = _small(name).train()
     x_seq = _input(model)
     out = model(x_seq)
-    _check_output(name, out)
+    _check_output(name, out, model)
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
     (out * weights).sum().backward()
     thresholds = _learnable_thresholds(model)
@@ -139,7 +142,9 @@ def test_every_neuron_works_in_a_model(neuron):
     learns = "sgp" in NEURONS[neuron].threshold_grads
     model = _small("vgg_tiny", neuron=neuron, threshold_grad="sgp" if learns else "fixed")
     out = model(_input(model))
-    _check_output("vgg_tiny", out)
+    if neuron == "lmht_binary":                                     # L = 2 binary sub-steps per step (§2.6)
+        out = out.unflatten(0, (-1, 2)).sum(1)
+    _check_output("vgg_tiny", out, model)
     out.sum().backward()
     assert bool(_learnable_thresholds(model)) == learns
     trained = [p for p in model.parameters() if p.requires_grad]
@@ -150,7 +155,7 @@ def test_vgg11_with_dsr_lif_is_dsr():
     model = _small("vgg11", neuron="dsr_lif", learn_first_threshold=True)
     assert len(_learnable_thresholds(model)) == 9                   # 8 convs + the output layer, as DSR
     out = model(_input(model))
-    _check_output("vgg11", out)
+    _check_output("vgg11", out, model)
     fired = out[out != 0]
     torch.testing.assert_close(fired, torch.full_like(fired, 0.3 / 0.05))   # outputs are 0 or V_th/Δt
     out.sum().backward()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from ltsnn.cli import convert, runs
+from ltsnn.cli import convert, data, runs
 from ltsnn.cli.common import Parser, UsageError
 from ltsnn.config import ConfigError
 from ltsnn.engine import CheckpointError, NonFiniteLossError
 
-COMMAND_MODULES = (runs, convert)
+COMMAND_MODULES = (runs, convert, data)
 # The packages of the `cli` extra (pyproject.toml), imported only where they are used.
 CLI_EXTRA = ("yaml", "tqdm", "matplotlib", "safetensors")
 

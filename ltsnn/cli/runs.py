@@ -24,12 +24,18 @@ from ltsnn.cli.common import UsageError, csv_values, first_line, overrides_only,
 from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, config_to_dict, changed_keys, load_config,
                           save_config)
 from ltsnn.data import datasets as data_registry
+from ltsnn.data.cache import default_cache_dir
+from ltsnn.data.datasets import AugmentedFrames
+from ltsnn.data.transforms import Compose, create_transform
+from ltsnn.detection.evaluate import box_filter_preset
+from ltsnn.detection.loss import YoloLoss
 from ltsnn.engine import (ClassificationTask, RunFolder, evaluate, fit, layer_thresholds, load_checkpoint,
                           seed_everything, test_loader)
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
 from ltsnn.engine.files import write_text_atomic
 from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
 from ltsnn.engine.report import write_report
+from ltsnn.engine.task import DetectionTask
 from ltsnn.layers.quant import quantize_weights
 from ltsnn.losses import ClassificationLoss
 from ltsnn.models import create_model, list_models
@@ -37,7 +43,7 @@ from ltsnn.neurons import NEURONS
 
 # Keys that may change when a run is resumed: they do not change what was computed so far.
 RESUME_KEYS = ("train.epochs", "train.checkpoint_every", "train.progress", "train.device", "data.root",
-               "data.num_workers")
+               "data.num_workers", "data.cache", "data.cache_dir")
 # Keys `ltsnn eval` and `ltsnn report` take: the model and its weights come from the checkpoint, the test data
 # may change.
 # Not data.seed: it chooses the split, so another seed would evaluate on training samples.
@@ -96,7 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if cfg.train.init_from:
             cfg, model, model_args = _initial_model(cfg)
         root = _new_run_folder(cfg)
-        train_set, test_set = _datasets(cfg.data)
+        train_set, test_set = _datasets(cfg.data, progress=show_progress(cfg.train.progress))
         seed_everything(cfg.train.seed)                         # before the model: seeds its initialisation
         if not cfg.train.init_from:
             model, model_args = _model(cfg.model, train_set)
@@ -106,10 +112,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"train: give {path} or --resume, not both (a run's config is in its checkpoint)")
         root = Path(args.resume)
         cfg, ckpt = _resumable(RunFolder(root), overrides)
-        train_set, test_set = _datasets(cfg.data)
+        train_set, test_set = _datasets(cfg.data, progress=show_progress(cfg.train.progress))
         model = _build_model(ckpt["model_args"])
         history = _train_run(cfg, root, model, ckpt["model_args"], train_set, test_set, resume=ckpt)
-    print(format_summary(history, root=root))
+    print(format_summary(history, root=root, metric="map50" if "test_map50" in history[-1] else "acc"))
     return 0
 
 
@@ -121,7 +127,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(task, loader, omega=ckpt["omega"], device=cfg.train.device,
                       progress=show_progress(cfg.train.progress))
     print(f"{ckpt_path} (epoch {ckpt['epoch']}): {cfg.data.name} test set, {result['n']} samples, "
-          f"T={cfg.data.n_time_bins}: loss {result['loss']:.4f}, accuracy {100 * result['acc']:.2f}%")
+          f"T={cfg.data.n_time_bins}: loss {result['loss']:.4f}, {_metrics_text(result)}")
     thresholds, fixed = layer_thresholds(model)
     print(f"{'layer':<24} {'threshold':>9}  {'':<7}  firing rate")
     for name, v in thresholds.items():
@@ -141,6 +147,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                           time_steps=_model_steps(cfg), source=f"{ckpt_path} (epoch {ckpt['epoch']})",
                           e_mac=args.e_mac, e_ac=args.e_ac, first_layer=args.first_layer, device=cfg.train.device,
                           progress=show_progress(cfg.train.progress))
+    _write_examples(cfg, task, loader.dataset, folder)
     print(_report_line(report, folder))
     return 0
 
@@ -169,7 +176,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     cfg = load_config(path, overrides)
     name = cfg.train.name or f"ablation-{time.strftime('%Y%m%d-%H%M%S')}"
     root = Path(cfg.train.out_dir) / name
-    train_set, test_set = _datasets(cfg.data)
+    train_set, test_set = _datasets(cfg.data, progress=show_progress(cfg.train.progress))
     for mode in modes:                                          # a bad mode fails now, not after hours
         _model(dataclasses.replace(cfg.model, threshold_grad=mode), train_set)
     runs = []
@@ -219,8 +226,9 @@ def _train_run(cfg: Config, root: Path, model: nn.Module, model_args: dict[str, 
     weights = f", {quant['bits']}-bit SAWB weights ({quant['coeff']})" if quant else ""
     print(f"run {root}: {cfg.model.name} ({n_params:,} parameters{weights}, threshold_grad={cfg.model.threshold_grad}) "
           f"on {cfg.data.name} ({len(train_set)} train / {len(test_set)} test, T={cfg.data.n_time_bins}), "
-          f"loss {cfg.loss.preset}, {cfg.train.epochs} epochs{start}")
-    history = fit(model, train_set=train_set, test_set=test_set, loss=_loss(cfg), omega_mode=cfg.loss.omega,
+          f"loss {_loss_name(cfg, train_set)}, {cfg.train.epochs} epochs{start}")
+    task = _task(cfg, model, train_set)
+    history = fit(model, train_set=train_set, test_set=test_set, task=task, omega_mode=cfg.loss.omega,
                   epochs=cfg.train.epochs, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                   scheduler=cfg.optim.scheduler, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers,
                   seed=cfg.train.seed, run_dir=root, checkpoint_every=cfg.train.checkpoint_every,
@@ -228,16 +236,17 @@ def _train_run(cfg: Config, root: Path, model: nn.Module, model_args: dict[str, 
                   progress=show_progress(cfg.train.progress), resume=resume)
     # The model now holds the weights of the last epoch, which is what checkpoints/last.pt holds.
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
-    report = write_report(folder.report, task=ClassificationTask(model, _loss(cfg)), loader=loader, history=history,
+    report = write_report(folder.report, task=task, loader=loader, history=history,
                           omega=history[-1]["omega"], time_steps=_model_steps(cfg),
                           source=f"{folder.last} (epoch {history[-1]['epoch']})", device=cfg.train.device,
                           progress=show_progress(cfg.train.progress))
+    _write_examples(cfg, task, test_set, folder)
     print(_report_line(report, folder))
     return history
 
 
 def _restore(ckpt_path: Path, overrides: Sequence[str], *,
-             command: str) -> tuple[Config, dict[str, Any], ClassificationTask, DataLoader]:
+             command: str) -> tuple[Config, dict[str, Any], ClassificationTask | DetectionTask, DataLoader]:
     """The config, checkpoint, task (the checkpoint's model and the run's loss) and test batches of a
     checkpoint, with the test-data overrides :data:`EVAL_KEYS` applied."""
     ckpt = load_checkpoint(ckpt_path)
@@ -249,12 +258,12 @@ def _restore(ckpt_path: Path, overrides: Sequence[str], *,
     model.load_state_dict(ckpt["model"])
     model.to(cfg.train.device)
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
-    return cfg, ckpt, ClassificationTask(model, _loss(cfg)), loader
+    return cfg, ckpt, _task(cfg, model, test_set), loader
 
 
 def _report_line(report: dict[str, Any], folder: RunFolder) -> str:
     total, size = report["synaptic"]["total"], report["size"]
-    return (f"report {folder.report / 'report.md'}: test acc {100 * report['test']['acc']:.2f}%, energy per sample "
+    return (f"report {folder.report / 'report.md'}: test {_metrics_text(report['test'])}, energy per sample "
             f"SNN {total['snn_energy_pj'] / 1e6:.4g} µJ vs ANN {total['ann_energy_pj'] / 1e6:.4g} µJ "
             f"({total['ann_over_snn']:.1f}×), model {size['mb']:.3f} MB "
             f"({size['compression']:.2f}× smaller than float)")
@@ -297,13 +306,33 @@ def _new_run_folder(cfg: Config) -> Path:
     return root
 
 
-def _dataset(dc: DataConfig, *, split: str):
-    return data_registry.create_dataset(dc.name, split=split, root=dc.root or None, n_time_bins=dc.n_time_bins,
-                                        bin_by=dc.bin_by, seed=dc.seed, **dc.options)
+def _dataset(dc: DataConfig, *, split: str, progress: bool = False):
+    """The ``split`` of the config's data set; file-based ones go through the frame cache when ``data.cache``."""
+    cache_dir = (dc.cache_dir or default_cache_dir()) if dc.cache else None
+    data = data_registry.create_dataset(dc.name, split=split, root=dc.root or None, n_time_bins=dc.n_time_bins,
+                                        bin_by=dc.bin_by, seed=dc.seed, cache_dir=cache_dir,
+                                        num_workers=dc.num_workers, progress=progress, **dc.options)
+    cache_file = getattr(data, "cache_file", None)
+    if cache_file is not None:
+        print(f"data: {dc.name} {split}, {len(data)} samples, frames {'read from' if data.from_cache else 'cached in'} "
+              f"{cache_file}")
+    if split == "train" and dc.augment:
+        transforms = []
+        for name, kwargs in dc.augment.items():
+            if not isinstance(kwargs, dict):
+                raise ConfigError(f"data.augment.{name}: expected a mapping of the transform's arguments, got {kwargs!r}")
+            transforms.append(create_transform(name, **kwargs))
+        if _is_detection(data):                                 # boxes must follow: the data set applies it
+            if not hasattr(data, "set_augment"):
+                raise ConfigError(f"data.augment: data set {dc.name} does not support augmentation yet")
+            data.set_augment(Compose(transforms), seed=dc.seed)
+        else:
+            data = AugmentedFrames(data, Compose(transforms), seed=dc.seed)
+    return data
 
 
-def _datasets(dc: DataConfig):
-    return _dataset(dc, split="train"), _dataset(dc, split="test")
+def _datasets(dc: DataConfig, *, progress: bool = False):
+    return _dataset(dc, split="train", progress=progress), _dataset(dc, split="test", progress=progress)
 
 
 def _model(mc: ModelConfig, data) -> tuple[nn.Module, dict[str, Any]]:
@@ -350,6 +379,57 @@ def _build_model(model_args: dict[str, Any]) -> nn.Module:
 
 def _loss(cfg: Config) -> ClassificationLoss:
     return ClassificationLoss(cfg.loss.kind, cfg.loss.w_tet, cfg.loss.w_mse)
+
+
+def _is_detection(data) -> bool:
+    return getattr(data, "task", "classification") == "detection"
+
+
+def _task(cfg: Config, model: nn.Module, data) -> ClassificationTask | DetectionTask:
+    """The run's task: detection (YOLO loss from the ``detection`` section) for a detection data set, else
+    classification (the ``loss`` section)."""
+    is_detector = hasattr(model, "grid")
+    if not _is_detection(data):
+        if is_detector:
+            raise ConfigError(f"model.name={cfg.model.name} is a detector but data.name={cfg.data.name} is a "
+                              f"classification data set")
+        return ClassificationTask(model, _loss(cfg))
+    if not is_detector:
+        raise ConfigError(f"data.name={cfg.data.name} is a detection data set; model.name={cfg.model.name} is not a "
+                          f"detector (expected one of yolo_tiny, yolo_ltsnn)")
+    dc = cfg.detection
+    loss = YoloLoss(model.grid, model.num_boxes, model.num_classes, model.input_size, cls_loss=dc.cls_loss,
+                    rounding=dc.rounding, lambda_coord=dc.lambda_coord, lambda_noobj=dc.lambda_noobj,
+                    lambda_cls=dc.lambda_cls)
+    decode_options = {"conf_threshold": dc.conf_threshold, "nms_iou": dc.nms_iou, "nms": dc.nms, "style": dc.decode,
+                      "max_detections": dc.max_detections or None}
+    try:
+        box_filter = box_filter_preset(dc.box_filter, getattr(data, "filter_sensor", "gen1"))
+    except ValueError as e:
+        raise ConfigError(f"detection.box_filter={dc.box_filter!r}: {e}") from None
+    return DetectionTask(model, loss, readout=dc.readout, decode_options=decode_options, class_names=data.classes,
+                         sensor_size=data.sensor_size, box_filter=box_filter)
+
+
+def _loss_name(cfg: Config, data) -> str:
+    return f"yolo ({cfg.detection.cls_loss})" if _is_detection(data) else cfg.loss.preset
+
+
+def _metrics_text(result: dict[str, Any]) -> str:
+    """``accuracy 97.50%`` or ``mAP50 0.4630, mAP 0.1420 (AP50 car 0.51, pedestrian 0.41)``."""
+    if "map50" not in result:
+        return f"accuracy {100 * result['acc']:.2f}%"
+    per_class = ", ".join(f"{name} {ap:.3f}" for name, ap in result["per_class_ap50"].items())
+    return f"mAP50 {result['map50']:.4f}, mAP {result['map']:.4f} (AP50 {per_class})"
+
+
+def _write_examples(cfg: Config, task, test_set, folder: RunFolder) -> None:
+    """A detection run's ``report/examples.png``: test frames with predicted and true boxes."""
+    if isinstance(task, DetectionTask) and cfg.detection.examples:
+        from ltsnn.detection.plots import write_examples       # matplotlib: imported only when plotting
+        path = write_examples(task, test_set, folder.report / "examples.png", count=cfg.detection.examples,
+                              device=cfg.train.device)
+        print(f"examples: {path}")
 
 
 

@@ -88,18 +88,20 @@ def format_epoch(r: Record, *, epochs: int) -> str:
             f"| omega {r['omega']:.4f} | {r['seconds']:.1f} s | vth {format_thresholds(r['thresholds'], r['fixed_layers'])}")
 
 
-def best_record(history: Sequence[Record]) -> Record:
-    """The epoch with the highest test accuracy (the earliest on ties)."""
-    return max(history, key=lambda r: (r["test_acc"], -r["epoch"]))
+def best_record(history: Sequence[Record], *, metric: str = "acc") -> Record:
+    """The epoch with the highest test metric ``test_<metric>`` (accuracy; detection: ``map50``), the earliest
+    on ties."""
+    return max(history, key=lambda r: (r[f"test_{metric}"], -r["epoch"]))
 
 
-def format_summary(history: Sequence[Record], *, root: Path) -> str:
-    """The lines printed at the end of a run: final and best accuracy, final per-layer thresholds."""
-    last, best = history[-1], best_record(history)
+def format_summary(history: Sequence[Record], *, root: Path, metric: str = "acc") -> str:
+    """The lines printed at the end of a run: final and best test metric (accuracy, or a detection run's
+    ``map50``), final per-layer thresholds."""
+    last, best = history[-1], best_record(history, metric=metric)
     seconds = sum(r["seconds"] for r in history)
-    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test acc "
-             f"{100 * last['test_acc']:.2f}%, best {100 * best['test_acc']:.2f}% (epoch {best['epoch']}); "
-             f"run folder {root}",
+    value = ((lambda r: f"{100 * r['test_acc']:.2f}%") if metric == "acc" else (lambda r: f"{r[f'test_{metric}']:.4f}"))
+    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test {metric} "
+             f"{value(last)}, best {value(best)} (epoch {best['epoch']}); run folder {root}",
              "final thresholds per layer:"]
     for name, v in last["thresholds"].items():
         rate = last["firing_rates"].get(name)

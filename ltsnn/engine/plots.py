@@ -30,7 +30,6 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = [r["epoch"] for r in history]
-    label = {n: n for n in history[-1]["thresholds"]} | dict(labels or {})
     written = []
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -43,6 +42,18 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
         ax.grid(alpha=0.3)
         ax.legend()
     written.append(_save(fig, folder / "accuracy_loss.png", plt, dpi=dpi))
+    return written + write_neuron_plots(history, folder, labels=labels, dpi=dpi)
+
+
+def write_neuron_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
+                       dpi: int = 100) -> list[Path]:
+    """Write ``thresholds.png`` and ``firing_rates.png`` (every task's records have thresholds and rates)."""
+    plt = _pyplot()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = [r["epoch"] for r in history]
+    label = {n: n for n in history[-1]["thresholds"]} | dict(labels or {})
+    written = []
 
     layers = list(history[-1]["thresholds"])
     fixed = set(history[-1]["fixed_layers"])

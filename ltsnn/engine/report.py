@@ -22,13 +22,14 @@ from ltsnn.engine.loop import evaluate
 from ltsnn.engine.files import write_text_atomic
 from ltsnn.engine.metrics import Record, best_record
 from ltsnn.engine.monitor import MembraneMonitor, layer_thresholds, neuron_labels
-from ltsnn.engine.task import ClassificationTask
+from ltsnn.engine.task import ClassificationTask, DetectionTask
 from ltsnn.layers.quant import quantized_layers
 
 REPORT_DPI = 200
+Task = ClassificationTask | DetectionTask
 
 
-def measure(task: ClassificationTask, loader: DataLoader, *, omega: float, time_steps: int,
+def measure(task: Task, loader: DataLoader, *, omega: float, time_steps: int,
             e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ, first_layer: str = "mac", device: str = "cpu",
             progress: bool = False) -> dict[str, Any]:
     """Run ``loader`` once through ``task`` with the firing-rate, membrane and synaptic-operation monitors.
@@ -53,11 +54,12 @@ def measure(task: ClassificationTask, loader: DataLoader, *, omega: float, time_
                       "membrane_mean": stats.get(name, {}).get("mean", nan),
                       "membrane_std": stats.get(name, {}).get("std", nan)}
                for name in labels}
-    return {"test": {"loss": result["loss"], "acc": result["acc"], "n": result["n"]}, "neurons": neurons,
+    metrics = {k: v for k, v in result.items() if k not in ("loss", "firing_rates", "n")}   # the task's: acc, map, ...
+    return {"test": {"loss": result["loss"], **metrics, "n": result["n"]}, "neurons": neurons,
             "synaptic": ops.summary(e_mac=e_mac, e_ac=e_ac, first_layer=first_layer), "size": model_size(model)}
 
 
-def write_report(folder: str | Path, *, task: ClassificationTask, loader: DataLoader, history: Sequence[Record],
+def write_report(folder: str | Path, *, task: Task, loader: DataLoader, history: Sequence[Record],
                  omega: float, time_steps: int, source: str, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ,
                  first_layer: str = "mac", device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Measure the model of ``task`` (:func:`measure`) and write the report files into ``folder``.
@@ -68,13 +70,13 @@ def write_report(folder: str | Path, *, task: ClassificationTask, loader: DataLo
     Returns:
         The report as written to ``report.json`` (:func:`measure`'s dict plus ``source`` and ``files``).
     """
-    from ltsnn.engine.plots import write_energy_plot, write_plots   # matplotlib: imported only when plotting
+    from ltsnn.engine.plots import write_energy_plot               # matplotlib: imported only when plotting
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     report = {"source": source, **measure(task, loader, omega=omega, time_steps=time_steps, e_mac=e_mac, e_ac=e_ac,
                                           first_layer=first_layer, device=device, progress=progress)}
     labels = {name: v["label"] for name, v in report["neurons"].items()}
-    files = write_plots(history, folder, labels=labels, dpi=REPORT_DPI)
+    files = task.write_plots(history, folder, labels=labels, dpi=REPORT_DPI)
     files.append(write_energy_plot(report["synaptic"], folder / "energy.png", dpi=REPORT_DPI))
     if quantized_layers(task.model):
         from ltsnn.convert import save_quantized                   # safetensors: imported only when used
@@ -92,17 +94,33 @@ _FIRST_LAYER_TEXT = {
 }
 
 
+def _accuracy_lines(test: dict[str, Any], history: Sequence[Record]) -> list[str]:
+    last, best = history[-1], best_record(history)
+    return [f"- test accuracy **{100 * test['acc']:.2f}%**, loss {test['loss']:.4f}",
+            f"- over the run: final test accuracy {100 * last['test_acc']:.2f}% (epoch {last['epoch']}), "
+            f"best {100 * best['test_acc']:.2f}% (epoch {best['epoch']})", "",
+            "![accuracy and loss](accuracy_loss.png)", ""]
+
+
+def _detection_lines(test: dict[str, Any], history: Sequence[Record]) -> list[str]:
+    last = history[-1]
+    best = best_record(history, metric="map50")
+    rows = [f"| {name} | {test['per_class_ap50'][name]:.4f} | {ap:.4f} |" for name, ap in test["per_class_ap"].items()]
+    return [f"- test **mAP50 {test['map50']:.4f}**, mAP@[.5:.95] {test['map']:.4f}, mAP75 {test['map75']:.4f} "
+            f"(COCO), VOC every-point AP50 {test['voc_ap50']:.4f}; loss {test['loss']:.4f}",
+            f"- over the run: final mAP50 {last['test_map50']:.4f} (epoch {last['epoch']}), best "
+            f"{best['test_map50']:.4f} (epoch {best['epoch']})", "",
+            "| class | AP50 | AP@[.5:.95] |", "|---|---:|---:|", *rows, "",
+            "![loss and mAP](loss_map.png)", "", "![predicted and true boxes](examples.png)", ""]
+
+
 def _markdown(report: dict[str, Any], history: Sequence[Record]) -> str:
     test, ops, size = report["test"], report["synaptic"], report["size"]
     total = ops["total"]
-    last, best = history[-1], best_record(history)
-    lines = [
-        "# Run report", "",
-        f"Measured: {report['source']}; test set, {test['n']} samples, T = {ops['time_steps']}.", "",
-        f"- test accuracy **{100 * test['acc']:.2f}%**, loss {test['loss']:.4f}",
-        f"- over the run: final test accuracy {100 * last['test_acc']:.2f}% (epoch {last['epoch']}), "
-        f"best {100 * best['test_acc']:.2f}% (epoch {best['epoch']})", "",
-        "![accuracy and loss](accuracy_loss.png)", "",
+    lines = ["# Run report", "",
+             f"Measured: {report['source']}; test set, {test['n']} samples, T = {ops['time_steps']}.", ""]
+    lines += _detection_lines(test, history) if "map50" in test else _accuracy_lines(test, history)
+    lines += [
         "## Spiking layers", "",
         "Threshold V_th after training; firing rate = spikes per neuron per time step on the test set (mean "
         "spike value for non-binary spikes); membrane = mean ± std of v after the last time step.", "",

@@ -1,13 +1,43 @@
-"""The classification task: one batch in, the loss and the per-step outputs out."""
+"""Tasks: one batch in, the loss and the per-step outputs out; and what each task measures over a data set.
+
+A task owns the model and its loss, moves targets to the device, and hands the loop a *meter* per pass
+that turns the batches' outputs into the pass's metrics (``update`` per batch, ``result`` at the end).
+``metric`` names the test metric (higher is better) that picks ``checkpoints/best.pt``; the loop records
+``train_<name>`` / ``test_<name>`` for every metric a meter returns.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 import torch
 from torch import nn
 
+from ltsnn.detection.decode import decode
+from ltsnn.detection.evaluate import box_array, evaluate_detections
+from ltsnn.engine.metrics import Record, format_epoch, format_thresholds
 from ltsnn.losses import ClassificationLoss
 
 Tensor = torch.Tensor
+READOUTS = ("mean", "per_step")
+
+
+class AccuracyMeter:
+    """Top-1 accuracy of the time-mean logits."""
+
+    def __init__(self):
+        self.correct, self.seen = 0, 0
+
+    def update(self, out: dict[str, Tensor], target: Tensor) -> int:
+        """Count one batch; returns its size."""
+        self.correct += int((out["outputs"].detach().mean(0).argmax(1) == target).sum())
+        self.seen += target.shape[0]
+        return target.shape[0]
+
+    def result(self) -> dict[str, float]:
+        return {"acc": self.correct / max(self.seen, 1)}
 
 
 class ClassificationTask:
@@ -16,6 +46,8 @@ class ClassificationTask:
     The data side is batch-major (``[B, T, C, H, W]``, what collate gives); models are time-major.
     This is the one place where the layout changes.
     """
+
+    metric = "acc"
 
     def __init__(self, model: nn.Module, loss: ClassificationLoss):
         self.model = model
@@ -36,3 +68,163 @@ class ClassificationTask:
         x_seq = frames.transpose(0, 1)                              # [B, T, C, H, W] -> [T, B, C, H, W]
         logits_seq = self.model(x_seq)                              # [T, B, K]
         return {"loss": self.loss(logits_seq, target, omega=omega), "outputs": logits_seq}
+
+    def to_device(self, target: Tensor, device: torch.device | str) -> Tensor:
+        return target.to(device)
+
+    def meter(self, *, split: str) -> AccuracyMeter:
+        """The meter of one pass over ``split`` ("train" or "test")."""
+        return AccuracyMeter()
+
+    def format_epoch(self, record: Record, *, epochs: int) -> str:
+        return format_epoch(record, epochs=epochs)
+
+    def write_plots(self, history: Sequence[Record], folder: Path, *, labels: Mapping[str, str] | None = None,
+                    dpi: int = 100) -> list[Path]:
+        """The run's curves: ``accuracy_loss.png``, ``thresholds.png``, ``firing_rates.png``."""
+        from ltsnn.engine.plots import write_plots               # matplotlib: imported only when plotting
+        return write_plots(history, folder, labels=labels, dpi=dpi)
+
+
+# ---------------------------------------------------------------------------------------------- detection
+
+
+class LossTermsMeter:
+    """Sample-weighted means of the loss terms (``xy``, ``wh``, ``obj``, ``noobj``, ``cls``) over a pass."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.seen = 0
+
+    def update(self, out: dict[str, Any], targets: Sequence[Mapping[str, Any]]) -> int:
+        n = len(targets)
+        for name, value in out["terms"].items():
+            self.sums[name] = self.sums.get(name, 0.0) + float(value) * n
+        self.seen += n
+        return n
+
+    def result(self) -> dict[str, float]:
+        return {f"loss_{name}": s / max(self.seen, 1) for name, s in self.sums.items()}
+
+
+class DetectionMeter(LossTermsMeter):
+    """Loss terms plus COCO mAP@[.5:.95], AP50, per-class AP and VOC AP50 of the decoded detections.
+
+    Boxes are scaled from the input frame to the sensor (where ``box_filter`` is defined) and grouped by
+    (recording, label instant) as the Prophesee protocol asks (spec §4).
+    """
+
+    def __init__(self, task: "DetectionTask"):
+        super().__init__()
+        self.task = task
+        self.gt: dict[int, list] = {}
+        self.dt: dict[int, list] = {}
+
+    def update(self, out: dict[str, Any], targets: Sequence[Mapping[str, Any]]) -> int:
+        detections = self.task.detect(out)
+        sx, sy = self.task.to_sensor
+        scale = torch.tensor([sx, sy, sx, sy], dtype=torch.float64)
+        for det, target in zip(detections, targets):
+            rec, t_us = int(target["recording"]), int(target["t_us"])
+            gt_boxes = target["boxes"].detach().cpu().double() * scale
+            self.gt.setdefault(rec, []).append(box_array(t_us, gt_boxes.numpy(), target["labels"].cpu().numpy()))
+            dt_boxes = det["boxes"].detach().cpu().double() * scale
+            self.dt.setdefault(rec, []).append(box_array(t_us, dt_boxes.numpy(), det["labels"].cpu().numpy(),
+                                                         det["scores"].detach().cpu().double().numpy()))
+        return super().update(out, targets)
+
+    def result(self) -> dict[str, Any]:
+        recordings = sorted(self.gt)
+        gt = [_by_time(np.concatenate(self.gt[r])) for r in recordings]
+        dt = [_by_time(np.concatenate(self.dt[r])) for r in recordings]
+        height, width = self.task.eval_size
+        scores = evaluate_detections(gt, dt, height=height, width=width, class_names=self.task.class_names,
+                                     box_filter=self.task.box_filter)
+        keep = ("map", "map50", "map75", "per_class_ap", "per_class_ap50", "voc_ap50")
+        return {**super().result(), **{k: scores[k] for k in keep}, "detections": int(scores["num_dt"])}
+
+
+def _by_time(boxes: np.ndarray) -> np.ndarray:
+    return boxes[np.argsort(boxes["t"], kind="stable")]
+
+
+class DetectionTask:
+    """Runs a detector (per-step grid outputs ``[T, B, S_h·S_w·(5B+C)]``) and scores it with a YOLO loss.
+
+    Args:
+        model: a detector with ``grid``, ``num_boxes``, ``num_classes`` and ``input_size`` (e.g.
+            :class:`ltsnn.models.yolo.SpikingDetector`).
+        loss: :class:`ltsnn.detection.YoloLoss` for that head.
+        readout: ``"mean"`` scores the time-mean prediction (spec §2.3, default); ``"per_step"`` averages the
+            loss of every step's prediction (TET-like). Decoding always uses the time mean.
+        decode_options: keywords of :func:`ltsnn.detection.decode` (conf_threshold, nms_iou, nms, style,
+            max_detections).
+        class_names: by label, for the per-class AP.
+        sensor_size: (W, H) of the recordings: predictions and GT are scaled from the input frame to it
+            before filtering and evaluation.
+        box_filter: a :class:`ltsnn.detection.BoxFilter` applied to GT and predictions at evaluation.
+    """
+
+    metric = "map50"
+
+    def __init__(self, model: nn.Module, loss: nn.Module, *, readout: str = "mean",
+                 decode_options: Mapping[str, Any], class_names: Sequence[str], sensor_size: tuple[int, int],
+                 box_filter: Any):
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; expected one of {list(READOUTS)}")
+        self.model, self.loss, self.readout = model, loss, readout
+        self.decode_options = dict(decode_options)
+        self.class_names = tuple(class_names)
+        self.box_filter = box_filter
+        width, height = sensor_size
+        self.eval_size = (int(height), int(width))
+        in_h, in_w = model.input_size
+        self.to_sensor = (width / in_w, height / in_h)
+
+    def __call__(self, frames: Tensor, targets: Sequence[Mapping[str, Any]], *, omega: float) -> dict[str, Any]:
+        """Forward one batch.
+
+        Args:
+            frames: ``[B, T, C, H, W]`` float event frames.
+            targets: B dicts with ``boxes`` float [N, 4] xywh px of the input frame and ``labels`` int64 [N].
+            omega: unused (the YOLO loss has no Ω term); taken so the loop treats every task alike.
+        Returns:
+            ``{"loss": scalar, "outputs": per-step predictions [T, B, K], "terms": {name: scalar}}``.
+        """
+        if frames.dim() != 5:
+            raise ValueError(f"expected a batch of frames [B, T, C, H, W], got shape {tuple(frames.shape)}")
+        x_seq = frames.transpose(0, 1)                              # [B, T, C, H, W] -> [T, B, C, H, W]
+        pred_seq = self.model(x_seq)                                # [T, B, K]
+        if self.readout == "mean":
+            terms = self.loss(pred_seq.mean(0), targets)
+        else:
+            per_step = [self.loss(pred, targets) for pred in pred_seq]
+            terms = {k: torch.stack([t[k] for t in per_step]).mean() for k in per_step[0]}
+        loss = terms.pop("loss")
+        return {"loss": loss, "outputs": pred_seq, "terms": {k: v.detach() for k, v in terms.items()}}
+
+    def detect(self, out: dict[str, Any]) -> list[dict[str, Tensor]]:
+        """Decoded detections of a batch's outputs: per image ``{"boxes" [M, 4] xywh px of the input frame,
+        "scores" [M], "labels" [M]}``."""
+        return decode(out["outputs"].detach().mean(0), layout=self.loss.layout, **self.decode_options)
+
+    def to_device(self, targets: Sequence[Mapping[str, Any]], device: torch.device | str) -> list[dict[str, Any]]:
+        return [{k: v.to(device) if isinstance(v, Tensor) else v for k, v in t.items()} for t in targets]
+
+    def meter(self, *, split: str) -> LossTermsMeter:
+        """Loss terms for training passes; loss terms and mAP for test passes."""
+        return DetectionMeter(self) if split == "test" else LossTermsMeter()
+
+    def format_epoch(self, record: Record, *, epochs: int) -> str:
+        width = len(str(epochs))
+        per_class = " ".join(f"{name} {v:.3f}" for name, v in record["test_per_class_ap50"].items())
+        return (f"epoch {record['epoch']:>{width}}/{epochs} | train loss {record['train_loss']:.4f} "
+                f"| test loss {record['test_loss']:.4f} mAP50 {record['test_map50']:.4f} "
+                f"mAP {record['test_map']:.4f} (AP50 {per_class}) | lr {record['lr']:.2e} "
+                f"| {record['seconds']:.1f} s | vth {format_thresholds(record['thresholds'], record['fixed_layers'])}")
+
+    def write_plots(self, history: Sequence[Record], folder: Path, *, labels: Mapping[str, str] | None = None,
+                    dpi: int = 100) -> list[Path]:
+        """The run's curves: ``loss_map.png``, ``thresholds.png``, ``firing_rates.png``."""
+        from ltsnn.detection.plots import write_detection_plots    # matplotlib: imported only when plotting
+        return write_detection_plots(history, folder, labels=labels, dpi=dpi)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ltsnn.data import create_dataset, list_datasets, make_events, to_frames
-from ltsnn.data.datasets import stratified_split
+from ltsnn.data.datasets import ordered_split, stratified_split, torch_random_split
 from ltsnn.data.datasets.ndigits import EMULATOR, EMULATOR_SEED, emulated_digits, load_digits
 
 
@@ -14,7 +14,7 @@ def test_registry_lists_and_rejects():
         create_dataset("mnist", split="train", n_time_bins=4)
     with pytest.raises(ValueError, match=r"unknown split 'val'.*\['train', 'test'\]"):
         create_dataset("ndigits", split="val", n_time_bins=4)
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['crop'\]; valid: \['binary'\]"):
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['crop'\]; valid: \['binary', "):
         create_dataset("ndigits", split="train", n_time_bins=4, crop=3)
 
 
@@ -30,6 +30,21 @@ def test_stratified_split_properties_and_stability():
     again = stratified_split(labels, test_fraction=0.2, seed=0)
     np.testing.assert_array_equal(again[1], test)
     assert not np.array_equal(stratified_split(labels, test_fraction=0.2, seed=1)[1], test)
+
+
+def test_ordered_split_takes_the_first_of_each_class():
+    labels = np.array([0] * 10 + [1] * 20 + [0] * 10)                 # class 0 comes in two runs
+    train, test = ordered_split(labels, train_fraction=0.9)
+    np.testing.assert_array_equal(test, [28, 29, 38, 39])             # the last 10% of each class, in order
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, test])), np.arange(40))
+    with pytest.raises(ValueError, match=r"train_fraction is 1.0; expected a value in \(0, 1\)"):
+        ordered_split(labels, train_fraction=1.0)
+
+
+def test_torch_random_split_is_random_split():
+    train, test = torch_random_split(103, train_fraction=0.9, seed=42)
+    subsets = torch.utils.data.random_split(range(103), [92, 11], generator=torch.Generator().manual_seed(42))
+    assert train.tolist() == list(subsets[0]) and test.tolist() == list(subsets[1])
 
 
 def test_ndigits_events_are_pinned():
@@ -93,9 +108,9 @@ def test_nmnist_small_on_fake_files(tmp_path):
 
 
 def test_nmnist_small_errors(tmp_path):
-    with pytest.raises(ValueError, match="nmnist_small needs root; expected a folder with train1K.txt"):
+    with pytest.raises(ValueError, match="nmnist_small needs root, the folder of its files; expected a folder with"):
         create_dataset("nmnist_small", split="train", n_time_bins=2)
-    with pytest.raises(FileNotFoundError, match=r"train1K\.txt not found; expected a folder"):
+    with pytest.raises(FileNotFoundError, match=r"folder .*absent not found; expected a folder with train1K"):
         create_dataset("nmnist_small", split="train", root=str(tmp_path / "absent"), n_time_bins=2)
     write_fake_nmnist(tmp_path / "nm")
     (tmp_path / "nm" / "3.bs2").unlink()
@@ -117,3 +132,25 @@ def test_nmnist_small_real(fixtures_dir):
     assert label == int(labels["6"])
     all_labels = np.array([int(v) for v in labels.values()])
     np.testing.assert_array_equal(np.bincount(test.labels, minlength=10), np.round(np.bincount(all_labels) * 0.2))
+
+
+def test_augmentation_after_the_frames_is_a_function_of_seed_epoch_index():
+    from ltsnn.data.datasets import AugmentedFrames, FrameDataset
+    from ltsnn.data.transforms import Compose, FramesCrop, FramesFlip, FramesRoll, rng_for
+    frames = np.random.default_rng(0).integers(0, 2, size=(6, 3, 2, 8, 9)).astype(np.uint8)   # [N, T, C, H, W]
+    base = FrameDataset(frames, np.arange(6) % 2, classes=("a", "b"))
+    roll = Compose([FramesFlip(p=1.0), FramesRoll(max_shift=3)])
+    augmented = AugmentedFrames(base, roll, seed=7)
+    for index in (4, 1, 4):                                            # any order, any repeat: the same draws
+        expected = roll(frames[index].astype(np.float32), rng_for(7, 0, index))
+        x, label = augmented[index]
+        np.testing.assert_array_equal(x.numpy(), expected)
+        assert label == index % 2
+    assert base[4][0].numpy().tolist() == frames[4].tolist()           # the frames themselves stay un-augmented
+    epoch0 = [augmented[i][0] for i in range(6)]
+    augmented.set_epoch(3)
+    np.testing.assert_array_equal(augmented[2][0].numpy(), roll(frames[2].astype(np.float32), rng_for(7, 3, 2)))
+    assert any(not torch.equal(a, augmented[i][0]) for i, a in enumerate(epoch0))
+    cropped = AugmentedFrames(base, FramesCrop(size=(5, 6)), seed=0)
+    assert cropped.input_size == (5, 6) and cropped[0][0].shape == (3, 2, 5, 6)
+    assert (cropped.num_classes, cropped.classes, cropped.in_channels) == (2, ("a", "b"), 2)

@@ -4,6 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ltsnn.data import make_events, to_frames
+from ltsnn.data.functional import frames as frames_module
+from ltsnn.data.functional.frames import frame_max_normalise
 
 # sensor (W, H) = (3, 2); columns t, x, y, p
 EVENTS = make_events(t=[0, 10, 50, 60, 70, 100], x=[0, 2, 1, 1, 0, 2], y=[0, 1, 0, 0, 1, 1], p=[1, 0, 1, 1, 0, 1])
@@ -73,7 +75,7 @@ def test_decreasing_time_raises():
 
 
 def test_bad_options_raise():
-    with pytest.raises(ValueError, match=r"bin_by 'time'; expected one of \['duration', 'count'\]"):
+    with pytest.raises(ValueError, match=r"bin_by 'time'; expected one of \['duration', 'count', 'window', 'ltsnn'\]"):
         to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2, bin_by="time")
     with pytest.raises(ValueError, match="n_time_bins is 0"):
         to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=0)
@@ -92,3 +94,93 @@ def test_counts_conserve_events(n, t_bins, bin_by, seed):
     per_pixel = np.zeros((2, 4, 5))
     np.add.at(per_pixel, (events["p"], events["y"], events["x"]), 1)
     np.testing.assert_array_equal(got.sum(axis=0), per_pixel)
+
+
+def test_window_bins_by_hand():
+    # windows of 40 µs from t_0 = 0: [0, 40) holds t = 0, 10; [40, 80) holds 50, 60, 70; [80, 120) holds 100.
+    got = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=None, bin_by="window", window_us=40, binary=False)
+    assert got.shape == (3, 2, 2, 3) and got.sum(axis=(1, 2, 3)).tolist() == [2, 3, 1]
+    # A given T covers [t_0, t_0 + T * w) only: with T = 2 the event at t = 100 is in no frame.
+    two = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2, bin_by="window", window_us=40, binary=False)
+    np.testing.assert_array_equal(two, got[:2])
+    # A window that ends exactly at the last event leaves it to a window of its own.
+    assert to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=None, bin_by="window", window_us=50).shape[0] == 3
+    empty = to_frames(make_events([], [], [], []), sensor_size=(3, 2), n_time_bins=None, bin_by="window", window_us=5)
+    assert empty.shape == (0, 2, 2, 3)
+
+
+def test_ltsnn_bins_by_hand():
+    # span 100 µs, T = 3: dt = 100 // 2 = 50; bins [0, 50), [50, 100), and bin 2 = {t >= 100}: the last event only.
+    got = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=3, bin_by="ltsnn", binary=False)
+    assert got.sum(axis=(1, 2, 3)).tolist() == [2, 3, 1]
+    # T = 4: dt = 33, bins start at 0, 33, 66, 99: t = 0, 10 | 50, 60 | 70 | 100.
+    got = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=4, bin_by="ltsnn", binary=False)
+    assert got.sum(axis=(1, 2, 3)).tolist() == [2, 2, 1, 1]
+    with pytest.raises(ValueError, match="bin_by 'ltsnn' needs n_time_bins >= 2"):
+        to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=1, bin_by="ltsnn")
+    with pytest.raises(ValueError, match="span = 0 µs"):
+        to_frames(make_events([5, 5], [0, 1], [0, 0], [1, 1]), sensor_size=(3, 2), n_time_bins=3, bin_by="ltsnn")
+
+
+def test_merged_polarity_is_the_channel_sum():
+    two = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2, binary=False)
+    one = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2, binary=False, polarity_channels=1)
+    assert one.shape == (2, 1, 2, 3)
+    np.testing.assert_array_equal(one[:, 0], two.sum(axis=1))
+    np.testing.assert_array_equal(to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2, polarity_channels=1),
+                                  np.minimum(one, 1))
+
+
+def test_resize_after_binarising():
+    # Area resize of the binary frames to (1, 1): the mean presence over the 6 pixels of each channel.
+    got = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2, size=(1, 1), resize_mode="area")
+    binary = to_frames(EVENTS, sensor_size=(3, 2), n_time_bins=2)
+    np.testing.assert_allclose(got[..., 0, 0], binary.mean(axis=(2, 3)), rtol=1e-7)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(bin_by="window"), "window_us is None; bin_by 'window' needs an int >= 1"),
+    (dict(bin_by="duration", window_us=10), "window_us is for bin_by 'window'"),
+    (dict(n_time_bins=None), "only bin_by 'window' derives it"),
+    (dict(polarity_channels=3), "polarity_channels is 3"),
+    (dict(size=(0, 4)), "size is"),
+    (dict(resize_mode="cubic"), "unknown resize_mode 'cubic'"),
+])
+def test_more_bad_options_raise(kwargs, match):
+    options = dict(sensor_size=(3, 2), n_time_bins=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        to_frames(EVENTS, **options)
+
+
+def test_frame_max_normalise():
+    frames = np.array([[[[0, 2], [4, 1]]], [[[0, 0], [0, 0]]]], dtype=np.float32)    # [T=2, C=1, 2, 2]
+    got = frame_max_normalise(frames)
+    np.testing.assert_array_equal(got, [[[[0, 0.5], [1, 0.25]]], [[[0, 0], [0, 0]]]])
+
+
+def test_real_recording_counts(fixtures_dir, manifest):
+    from ltsnn.data.io import read_events
+    events = read_events(fixtures_dir / "nmnist/tonic_sample_nmnist.bin").events
+    assert len(events) == int(manifest["nmnist/tonic_sample_nmnist.bin"]["events"])
+    for bin_by in ("duration", "count", "ltsnn"):
+        got = to_frames(events, sensor_size=(34, 34), n_time_bins=10, bin_by=bin_by, binary=False)
+        assert got.sum() == len(events)
+    # 10 ms windows over the ~310 ms recording: every event in one of 32 frames.
+    got = to_frames(events, sensor_size=(34, 34), n_time_bins=None, bin_by="window", window_us=10_000, binary=False)
+    span = int(events["t"][-1] - events["t"][0])
+    assert got.shape[0] == span // 10_000 + 1 and got.sum() == len(events)
+
+
+@pytest.mark.parametrize("field, index, value, match", [
+    ("t", 4, 5, r"event 4 has t = 5 µs, earlier than event 3 \(t = 30\)"),     # first event of the 2nd chunk
+    ("t", 5, 35, r"event 5 has t = 35 µs, earlier than event 4 \(t = 40\)"),
+    ("x", 6, 9, r"event 6 has x = 9; expected 0 <= x < 5"),
+])
+def test_errors_name_the_event_across_chunks(monkeypatch, field, index, value, match):
+    events = make_events(np.arange(10) * 10, np.arange(10) % 5, np.zeros(10, int), np.ones(10, int))
+    whole = to_frames(events, sensor_size=(5, 1), n_time_bins=2, binary=False)
+    monkeypatch.setattr(frames_module, "CHUNK_EVENTS", 4)                     # chunks of 4, 4 and 2 events
+    np.testing.assert_array_equal(to_frames(events, sensor_size=(5, 1), n_time_bins=2, binary=False), whole)
+    events[field][index] = value
+    with pytest.raises(ValueError, match=match):
+        to_frames(events, sensor_size=(5, 1), n_time_bins=2)

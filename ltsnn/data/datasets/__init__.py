@@ -3,8 +3,12 @@
 Importing this package (which imports torch) registers the built-in data sets.
 """
 
-from ltsnn.data.datasets import ndigits, nmnist_small  # noqa: F401  (register the data sets)
+from ltsnn.data.datasets import (cifar10dvs, dvs_gesture, ncaltech101, ncars, ndigits, nmnist,  # noqa: F401
+                                 nmnist_small)                      # (importing registers the data sets)
+from ltsnn.data.datasets.augmented import AugmentedFrames
+from ltsnn.data.datasets.frames import FrameDataset
 from ltsnn.data.datasets.registry import DATASETS, SPLITS, create_dataset, list_datasets, register_dataset
-from ltsnn.data.datasets.split import stratified_split
+from ltsnn.data.datasets.split import ordered_split, stratified_split, torch_random_split
 
-__all__ = ["DATASETS", "SPLITS", "create_dataset", "list_datasets", "register_dataset", "stratified_split"]
+__all__ = ["DATASETS", "SPLITS", "AugmentedFrames", "FrameDataset", "create_dataset", "list_datasets", "ordered_split",
+           "register_dataset", "stratified_split", "torch_random_split"]

@@ -17,7 +17,7 @@ from importlib import resources
 
 import numpy as np
 
-from ltsnn.data.datasets.frames import FrameDataset
+from ltsnn.data.datasets.frames import FrameDataset, frames_from_events, resolve_frame_options
 from ltsnn.data.datasets.registry import register_dataset
 from ltsnn.data.datasets.split import stratified_split
 from ltsnn.data.simulate import simulate_saccades
@@ -53,11 +53,13 @@ def emulated_digits(seed: int, **emulator) -> tuple[np.ndarray, ...]:
 
 @register_dataset("ndigits")
 def ndigits(*, split: str, root: str | None, n_time_bins: int, bin_by: str, seed: int,
-            binary: bool = True) -> FrameDataset:
+            **frame_options) -> FrameDataset:
     """N-Digits: UCI 8x8 digits recorded by the built-in saccade emulator, 34x34, 10 classes."""
     _, labels = load_digits()       # root is unused: the data ship with the package
     train, test = stratified_split(labels, test_fraction=TEST_FRACTION, seed=seed)
     index = train if split == "train" else test
     events = emulated_digits(EMULATOR_SEED, **EMULATOR)
-    return FrameDataset([events[i] for i in index], labels[index], classes=CLASSES,
-                        sensor_size=EMULATOR["sensor_size"], n_time_bins=n_time_bins, bin_by=bin_by, binary=binary)
+    representation, options = resolve_frame_options(n_time_bins=n_time_bins, bin_by=bin_by, **frame_options)
+    frames = frames_from_events([events[i] for i in index], sensor_size=EMULATOR["sensor_size"], frame_options=options,
+                                representation=representation)
+    return FrameDataset(frames, labels[index], classes=CLASSES)

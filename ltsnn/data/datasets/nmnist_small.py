@@ -11,11 +11,13 @@ each class for test; seed 0 gives 801 train / 199 test recordings.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from ltsnn.data.datasets.frames import FrameDataset
+from ltsnn.data.datasets.frames import FrameDataset, file_dataset
+from ltsnn.data.datasets.layout import require_file, require_root
 from ltsnn.data.datasets.registry import register_dataset
 from ltsnn.data.datasets.split import stratified_split
 from ltsnn.data.io import NMNIST_SENSOR_SIZE, read_atis_bin
@@ -45,15 +47,12 @@ def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @register_dataset("nmnist_small")
-def nmnist_small(*, split: str, root: str | None, n_time_bins: int, bin_by: str, seed: int,
-                 binary: bool = True) -> FrameDataset:
+def nmnist_small(*, split: str, root: str | os.PathLike | None, n_time_bins: int, bin_by: str, seed: int,
+                 cache_dir: str | os.PathLike | None = None, num_workers: int = 0, progress: bool = False,
+                 **frame_options) -> FrameDataset:
     """N-MNIST small: 1,000 real N-MNIST training recordings (ATIS 34x34), split 80/20 here, 10 classes."""
-    if root is None:
-        raise ValueError(f"nmnist_small needs root; {_LAYOUT}")
-    folder = Path(root)
-    if not (folder / "train1K.txt").is_file():
-        raise FileNotFoundError(f"nmnist_small: {folder / 'train1K.txt'} not found; {_LAYOUT}")
-    ids, labels = read_labels(folder / "train1K.txt")
+    folder = require_root("nmnist_small", root, _LAYOUT)
+    ids, labels = read_labels(require_file("nmnist_small", folder / "train1K.txt", _LAYOUT))
     train, test = stratified_split(labels, test_fraction=TEST_FRACTION, seed=seed)
     index = train if split == "train" else test
     files = [folder / f"{ids[i]}.bs2" for i in index]
@@ -61,5 +60,7 @@ def nmnist_small(*, split: str, root: str | None, n_time_bins: int, bin_by: str,
     if missing:
         raise FileNotFoundError(f"nmnist_small: {len(missing)} file(s) listed in train1K.txt are missing, "
                                 f"first {missing[0]}; {_LAYOUT}")
-    return FrameDataset([read_atis_bin(f) for f in files], labels[index], classes=CLASSES,
-                        sensor_size=NMNIST_SENSOR_SIZE, n_time_bins=n_time_bins, bin_by=bin_by, binary=binary)
+    return file_dataset(dataset="nmnist_small", split=split, root=folder, paths=files, labels=labels[index],
+                        classes=CLASSES, sensor_size=NMNIST_SENSOR_SIZE, read=read_atis_bin,
+                        n_time_bins=n_time_bins, bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir,
+                        num_workers=num_workers, progress=progress)

@@ -1,0 +1,205 @@
+"""What every reader returns (:class:`Recording`) and the checks and plumbing they share.
+
+Readers decode a file in steps (a bounded number of records, words or packets at a time) so that
+files larger than memory can be streamed by :func:`ltsnn.data.io.iter_events`; the whole-file
+readers concatenate the same steps. The checks here run on every step with the event index
+counted from the start of the file, so a streamed read and a whole read fail in the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from ltsnn.data.events import EVENT_DTYPE
+
+# How many records (or words) a whole-file read decodes per step: large enough that numpy's
+# per-call overhead vanishes, small enough that temporaries stay in the tens of MB.
+READ_STEP = 1 << 22
+# A text header longer than this is not a header: refuse it rather than scan a binary file for '\n'.
+MAX_HEADER_BYTES = 1 << 20
+# A header line is text: a control byte (other than tab and CR) before its newline means binary data
+# that merely starts with the prefix byte ('%' is 0x25, a plausible first data byte).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+
+
+class Recording(NamedTuple):
+    """One decoded file.
+
+    Attributes:
+        events: Events [N] (:data:`~ltsnn.data.events.EVENT_DTYPE`: t µs int64, x, y uint16,
+            p int8 with 1 = ON), in file order.
+        sensor_size: (W, H) in pixels when the file's header states it, else None.
+    """
+
+    events: np.ndarray
+    sensor_size: tuple[int, int] | None
+
+
+class Chunks(NamedTuple):
+    """A decoder opened on a file: its sensor size and a generator of Events steps."""
+
+    sensor_size: tuple[int, int] | None
+    steps: Iterator[np.ndarray]
+
+
+def file_error(reader: str, path: str | os.PathLike, where: str, problem: str) -> ValueError:
+    """The ValueError every reader raises: ``reader: 'path': where: problem``."""
+    return ValueError(f"{reader}: {os.fspath(path)!r}: {where}: {problem}")
+
+
+def open_binary(path: str | os.PathLike):
+    """Open ``path`` for reading bytes; a missing file raises FileNotFoundError naming it."""
+    return open(os.fspath(path), "rb")
+
+
+def read_prefix(path: str | os.PathLike, n: int) -> bytes:
+    """The first ``n`` bytes of a file (fewer if it is shorter)."""
+    with open_binary(path) as f:
+        return f.read(n)
+
+
+def read_text_header(path: str | os.PathLike, prefix: bytes, reader: str, *,
+                     last_line: str | None = None) -> tuple[list[str], int]:
+    """Read the leading text lines that start with ``prefix`` (``b'#'`` or ``b'%'``).
+
+    Args:
+        last_line: a line that ends the header (e.g. ``'#!END-HEADER'``) even if the next byte
+            happens to equal ``prefix``.
+
+    Returns:
+        (the lines without their line endings, decoded as latin-1; byte offset of the first data byte).
+
+    Raises:
+        ValueError: when a header line has no line ending within :data:`MAX_HEADER_BYTES`.
+    """
+    with open_binary(path) as f:
+        head = f.read(MAX_HEADER_BYTES + 1)
+    lines: list[str] = []
+    offset = 0
+    while head.startswith(prefix, offset):
+        end = head.find(b"\n", offset)
+        if _CONTROL.search(head, offset, end if end >= 0 else len(head)):
+            break     # binary data that happens to start with the prefix byte: the header has ended
+        if end < 0:
+            limit = "the end of the file" if len(head) <= MAX_HEADER_BYTES else f"{MAX_HEADER_BYTES} bytes"
+            raise file_error(reader, path, f"header line at byte offset {offset}",
+                             f"no line ending within {limit}; expected '{prefix.decode()}'-prefixed text lines")
+        lines.append(head[offset:end].rstrip(b"\r").decode("latin-1"))
+        offset = end + 1
+        if lines[-1] == last_line:
+            break
+    return lines, offset
+
+
+def empty_events() -> np.ndarray:
+    return np.empty(0, dtype=EVENT_DTYPE)
+
+
+def assemble(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Events from decoded columns that the caller has already range-checked (no copies of checks)."""
+    events = np.empty(len(t), dtype=EVENT_DTYPE)
+    events["t"], events["x"], events["y"], events["p"] = t, x, y, p
+    return events
+
+
+def checked(steps: Iterable[np.ndarray], *, reader: str, path: str | os.PathLike,
+            sensor_size: tuple[int, int] | None, monotonic: bool,
+            offset_of: Callable[[int], int] | None = None) -> Iterator[np.ndarray]:
+    """Pass Events steps through, raising at the first event outside the sensor or back in time.
+
+    Args:
+        steps: Events arrays in file order.
+        sensor_size: (W, H) from the header; None skips the bounds check.
+        monotonic: whether timestamps must never decrease (across steps too).
+        offset_of: maps an event index to its byte offset, for formats with fixed-size records.
+
+    Raises:
+        ValueError: naming the event index (and byte offset when known), the value and the bound.
+    """
+    start = 0
+    last_t: int | None = None
+
+    def where(i: int) -> str:
+        return f"event {i}" + (f" (byte offset {offset_of(i)})" if offset_of is not None else "")
+
+    for events in steps:
+        if sensor_size is not None and len(events):
+            for field, bound, name in (("x", sensor_size[0], "width"), ("y", sensor_size[1], "height")):
+                bad = np.flatnonzero(events[field] >= bound)
+                if bad.size:
+                    i = int(bad[0])
+                    raise file_error(reader, path, where(start + i),
+                                     f"{field} = {events[field][i]} is outside the sensor: expected {field} < "
+                                     f"{bound}, the {name} stated in the header")
+        if monotonic and len(events):
+            t = events["t"]
+            back = np.flatnonzero(t[1:] < t[:-1])
+            if last_t is not None and t[0] < last_t:
+                back = np.concatenate([[-1], back])
+            if back.size:
+                i = int(back[0]) + 1
+                before = last_t if i == 0 else int(t[i - 1])
+                raise file_error(reader, path, where(start + i),
+                                 f"timestamp {t[i]} µs is earlier than the previous event's {before} µs; "
+                                 "expected non-decreasing time")
+            last_t = int(t[-1])
+        start += len(events)
+        yield events
+
+
+def concatenate(steps: Iterable[np.ndarray]) -> np.ndarray:
+    parts = [s for s in steps if len(s)]
+    if not parts:
+        return empty_events()
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def rechunk(steps: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarray]:
+    """Regroup Events steps of any sizes into chunks of exactly ``chunk_size`` (the last may be shorter).
+
+    No chunk is empty; an empty recording yields nothing.
+    """
+    pending: list[np.ndarray] = []
+    held = 0
+    for events in steps:
+        while len(events):
+            take = min(chunk_size - held, len(events))
+            pending.append(events[:take])
+            held += take
+            events = events[take:]
+            if held == chunk_size:
+                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                pending, held = [], 0
+    if held:
+        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+
+
+def fixed_records(path: str | os.PathLike, *, reader: str, data_start: int, record: np.dtype,
+                  step: int) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """Memory-map the fixed-size records after a header and iterate over them ``step`` at a time.
+
+    Returns:
+        (the whole memory-mapped record array [N], an iterator of record slices [<= step]).
+
+    Raises:
+        ValueError: when the data size is not a whole number of records (naming the byte offset
+            of the incomplete record).
+    """
+    size = os.path.getsize(path)
+    data_bytes = size - data_start
+    if data_bytes % record.itemsize:
+        cut = size - data_bytes % record.itemsize
+        raise file_error(reader, path, f"byte offset {cut}",
+                         f"incomplete {record.itemsize}-byte record: the file has {size} bytes, data start at "
+                         f"byte {data_start}; expected a whole number of records (truncated file?)")
+    n = data_bytes // record.itemsize
+    if n == 0:
+        records = np.empty(0, dtype=record)
+    else:
+        records = np.memmap(path, dtype=record, mode="r", offset=data_start, shape=(n,))
+    return records, (records[i:i + step] for i in range(0, n, step))
