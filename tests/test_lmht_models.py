@@ -71,7 +71,8 @@ def test_every_activation_runs_forward_and_backward(neuron):
     torch.manual_seed(0)
     model = create_model("resnet20", neuron=neuron, num_classes=5, input_size=8, neuron_options=options).train()
     out = model(_x(2, 8))
-    assert out.shape == (2, 2, 5) and torch.isfinite(out).all()
+    steps = 2 * 2 if neuron == "lmht_binary" else 2                 # L = 2 binary sub-steps per step (§2.6)
+    assert out.shape == (steps, 2, 5) and torch.isfinite(out).all()
     out.sum().backward()
     trained = [p for p in model.parameters() if p.requires_grad]
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
