@@ -1,6 +1,5 @@
 """``ltsnn data inspect | prepare`` and ``ltsnn train`` through the frame cache."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -9,14 +8,6 @@ import pytest
 from ltsnn.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def fixtures_dir() -> Path:
-    folder = Path(os.environ.get("LTSNN_FIXTURES", REPO.parent / "shared" / "fixtures"))
-    if not (folder / "MANIFEST.csv").is_file():
-        pytest.skip(f"real event recordings not found at {folder} (set LTSNN_FIXTURES to the fixtures folder)")
-    return folder
 
 
 @pytest.mark.parametrize("name, count, span_ms, size", [

@@ -45,16 +45,26 @@ def converted_model_args(model_args: Mapping[str, Any], *, to: str, steps: int, 
         raise ValueError(f"unknown conversion target {to!r}; expected one of {list(CONVERT_TARGETS)}")
     if steps < 1 or levels < 1:
         raise ValueError(f"conversion needs steps >= 1 and levels >= 1, got steps={steps}, levels={levels}")
-    kwargs = dict(model_args["kwargs"])
-    if kwargs.get("neuron") != "qcfs":
-        raise ValueError(f"model {model_args['name']!r} has neuron={kwargs.get('neuron')!r}; expected a QCFS ANN "
-                         f"(model.neuron=qcfs) to convert")
-    if kwargs.get("time_input", "frames") != "mean":
-        raise ValueError(f"model {model_args['name']!r} has time_input={kwargs.get('time_input', 'frames')!r}; "
-                         f"expected 'mean' (the ANN must see the time-averaged frame, as the converted SNN will)")
+    kwargs = source_kwargs(model_args, neuron="qcfs", what="a QCFS ANN (model.neuron=qcfs) to convert",
+                           why="the ANN must see the time-averaged frame, as the converted SNN will")
     options = {"levels": levels, "steps": steps} if to == "lmht" else {}
     kwargs.update(neuron=CONVERT_TARGETS[to], threshold_grad="fixed", neuron_options=options, mean_repeat=steps)
     return {"name": model_args["name"], "kwargs": kwargs}
+
+
+def source_kwargs(model_args: Mapping[str, Any], *, neuron: str, what: str, why: str) -> dict[str, Any]:
+    """A copy of ``model_args["kwargs"]`` after checking the network has ``neuron`` and ``time_input="mean"``.
+
+    Raises:
+        ValueError: naming the model, the field and what was expected (``what``, ``why``).
+    """
+    kwargs = dict(model_args["kwargs"])
+    if kwargs.get("neuron") != neuron:
+        raise ValueError(f"model {model_args['name']!r} has neuron={kwargs.get('neuron')!r}; expected {what}")
+    if kwargs.get("time_input", "frames") != "mean":
+        raise ValueError(f"model {model_args['name']!r} has time_input={kwargs.get('time_input', 'frames')!r}; "
+                         f"expected 'mean' ({why})")
+    return kwargs
 
 
 def load_qcfs_into_snn(ann: nn.Module, snn: nn.Module, *, levels: int = 1) -> dict[str, float]:

@@ -19,6 +19,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from ltsnn.convert.qcfs import source_kwargs
+
 
 def binary_model_args(model_args: Mapping[str, Any]) -> dict[str, Any]:
     """``model_args`` of the binary network for an LM-HT network's ``model_args`` (as kept in checkpoints).
@@ -26,13 +28,8 @@ def binary_model_args(model_args: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: the network is not an LM-HT network on time-averaged input.
     """
-    kwargs = dict(model_args["kwargs"])
-    if kwargs.get("neuron") != "lmht":
-        raise ValueError(f"model {model_args['name']!r} has neuron={kwargs.get('neuron')!r}; expected an LM-HT "
-                         f"network (model.neuron=lmht) to reparameterise")
-    if kwargs.get("time_input", "frames") != "mean":
-        raise ValueError(f"model {model_args['name']!r} has time_input={kwargs.get('time_input', 'frames')!r}; "
-                         f"expected 'mean' (the reparameterisation repeats a static input L·T times)")
+    kwargs = source_kwargs(model_args, neuron="lmht", what="an LM-HT network (model.neuron=lmht) to reparameterise",
+                           why="the reparameterisation repeats a static input L·T times")
     levels = int(dict(kwargs.get("neuron_options") or {}).get("levels", 2))
     kwargs.update(neuron="lmht_binary", mean_repeat=levels * int(kwargs.get("mean_repeat", 1)))
     return {"name": model_args["name"], "kwargs": kwargs}

@@ -1,23 +1,11 @@
-"""Shared fixtures for the data tests: the real recordings in ``../shared/fixtures``."""
+"""Fixtures of the data tests: the MANIFEST of the real recordings (``fixtures_dir`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def fixtures_dir() -> Path:
-    """The fixtures folder: $LTSNN_FIXTURES, else ../shared/fixtures beside the repository; skips if absent."""
-    folder = Path(os.environ.get("LTSNN_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
-    if not (folder / "MANIFEST.csv").is_file():
-        pytest.skip(f"real event recordings not found at {folder} (set LTSNN_FIXTURES to the fixtures folder)")
-    return folder
 
 
 @pytest.fixture(scope="session")
