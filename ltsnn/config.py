@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_origin, get_type_hints
 
-from ltsnn.detection.decode import DECODE_STYLES, NMS_MODES
-from ltsnn.detection.grid import ROUNDINGS
-from ltsnn.detection.loss import CLS_LOSSES
+from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES
+from ltsnn.tasks.detection.grid import ROUNDINGS
+from ltsnn.tasks.detection.loss import CLS_LOSSES
 from ltsnn.engine.loop import SCHEDULERS
-from ltsnn.engine.task import READOUTS
+from ltsnn.tasks.detection.task import READOUTS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
-from ltsnn.losses import LOSS_PRESETS, OMEGA_MODES
+from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 
 PROGRESS_MODES = ("auto", "always", "never")
 LOSS_KINDS = ("tet", "mean_ce")
@@ -85,7 +85,7 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    # A preset of ltsnn.losses.LOSS_PRESETS sets kind/w_tet/w_mse/omega; "custom" takes them from here.
+    # A preset of ltsnn.tasks.classification.loss.LOSS_PRESETS sets kind/w_tet/w_mse/omega; "custom" takes them from here.
     preset: str = field(default="ltsnn_code", metadata=_choices(*LOSS_PRESETS, "custom"))
     kind: str = field(default="tet", metadata=_choices(*LOSS_KINDS))
     w_tet: float = 0.55

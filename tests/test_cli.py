@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 
 from ltsnn.cli import main
 from ltsnn.data import datasets as data_registry
-from ltsnn.engine import ClassificationTask, load_checkpoint
+from ltsnn.engine import load_checkpoint
+from ltsnn.tasks.classification import ClassificationTask
 from ltsnn.engine import loop
 from ltsnn.models import MODELS
 from ltsnn.models.common import NeuronFactory

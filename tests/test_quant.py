@@ -15,7 +15,7 @@ from ltsnn.engine import fit, load_checkpoint, seed_everything
 from ltsnn.engine.energy import model_size
 from ltsnn.functional.quant import sawb_clip, sawb_codes, sawb_quantize
 from ltsnn.layers.quant import quantize_weights, quantized_layers
-from ltsnn.losses import ClassificationLoss
+from ltsnn.tasks.classification.loss import ClassificationLoss
 from ltsnn.models import create_model
 from ltsnn.neurons import reset_states
 

@@ -20,9 +20,10 @@ from ltsnn.cli.runs import EVAL_KEYS, _build_model, _dataset, _loss
 from ltsnn.config import ConfigError, changed_keys, config_to_dict, load_config, save_config
 from ltsnn.convert.qcfs import CONVERT_TARGETS, converted_model_args, load_qcfs_into_snn
 from ltsnn.convert.reparam import binary_model_args, spread_constants
-from ltsnn.engine import ClassificationTask, RunFolder, evaluate, load_checkpoint, save_checkpoint, test_loader
+from ltsnn.tasks.classification import ClassificationTask
+from ltsnn.engine import RunFolder, evaluate, load_checkpoint, save_checkpoint, test_loader
 from ltsnn.engine.checkpoint import rng_state
-from ltsnn.engine.files import write_text_atomic
+from ltsnn.files import write_text_atomic
 
 
 def add_commands(sub) -> None:

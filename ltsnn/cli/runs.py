@@ -27,17 +27,18 @@ from ltsnn.data import datasets as data_registry
 from ltsnn.data.cache import default_cache_dir
 from ltsnn.data.datasets import AugmentedFrames
 from ltsnn.data.transforms import Compose, create_transform
-from ltsnn.detection.evaluate import box_filter_preset
-from ltsnn.detection.loss import YoloLoss
-from ltsnn.engine import (ClassificationTask, RunFolder, evaluate, fit, layer_thresholds, load_checkpoint,
+from ltsnn.tasks.detection.evaluate import box_filter_preset
+from ltsnn.tasks.detection.loss import YoloLoss
+from ltsnn.tasks.classification import ClassificationTask
+from ltsnn.engine import (RunFolder, evaluate, fit, layer_thresholds, load_checkpoint,
                           seed_everything, test_loader)
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
-from ltsnn.engine.files import write_text_atomic
+from ltsnn.files import write_text_atomic
 from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
 from ltsnn.engine.report import write_report
-from ltsnn.engine.task import DetectionTask
+from ltsnn.tasks.detection.task import DetectionTask
 from ltsnn.layers.quant import quantize_weights
-from ltsnn.losses import ClassificationLoss
+from ltsnn.tasks.classification.loss import ClassificationLoss
 from ltsnn.models import create_model, list_models
 from ltsnn.neurons import NEURONS
 
@@ -426,7 +427,7 @@ def _metrics_text(result: dict[str, Any]) -> str:
 def _write_examples(cfg: Config, task, test_set, folder: RunFolder) -> None:
     """A detection run's ``report/examples.png``: test frames with predicted and true boxes."""
     if isinstance(task, DetectionTask) and cfg.detection.examples:
-        from ltsnn.detection.plots import write_examples       # matplotlib: imported only when plotting
+        from ltsnn.tasks.detection.plots import write_examples       # matplotlib: imported only when plotting
         path = write_examples(task, test_set, folder.report / "examples.png", count=cfg.detection.examples,
                               device=cfg.train.device)
         print(f"examples: {path}")

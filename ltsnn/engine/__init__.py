@@ -9,8 +9,7 @@ from ltsnn.engine.loop import (SCHEDULERS, NonFiniteLossError, evaluate, fit, se
                                train_loader, train_one_epoch)
 from ltsnn.engine.metrics import RunFolder
 from ltsnn.engine.monitor import FiringRateMonitor, layer_thresholds, neuron_layers
-from ltsnn.engine.task import ClassificationTask, DetectionTask
 
-__all__ = ["SCHEDULERS", "CheckpointError", "ClassificationTask", "DetectionTask", "FiringRateMonitor", "NonFiniteLossError",
+__all__ = ["SCHEDULERS", "CheckpointError", "FiringRateMonitor", "NonFiniteLossError",
            "RunFolder", "evaluate", "fit", "layer_thresholds", "load_checkpoint", "neuron_layers", "save_checkpoint",
            "seed_everything", "test_loader", "train_loader", "train_one_epoch"]

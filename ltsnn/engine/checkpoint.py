@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ltsnn.engine.files import write_atomic
+from ltsnn.files import write_atomic
 
 FORMAT = "ltsnn-checkpoint"
 VERSION = 1
@@ -35,7 +35,7 @@ class CheckpointError(Exception):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Write ``state`` (plus the format marker) to ``path`` atomically (:func:`ltsnn.engine.files.write_atomic`):
+    """Write ``state`` (plus the format marker) to ``path`` atomically (:func:`ltsnn.files.write_atomic`):
     a crash at any point leaves either the previous checkpoint or the new one, never a truncated file."""
     write_atomic(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **state}, f))
 

@@ -22,11 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 from ltsnn.engine.checkpoint import CheckpointError, rng_state, save_checkpoint, set_rng_state
 from ltsnn.engine.metrics import Record, RunFolder, write_history
 from ltsnn.engine.monitor import FiringRateMonitor, layer_thresholds
-from ltsnn.engine.task import ClassificationTask, DetectionTask
-from ltsnn.losses import ClassificationLoss, OmegaTracker
+from ltsnn.tasks.classification.loss import ClassificationLoss, MeanThresholdTracker
 from ltsnn.neurons import reset_states
 
-Task = ClassificationTask | DetectionTask
+Task = Any
 
 SCHEDULERS = ("cosine", "constant")
 
@@ -86,7 +85,7 @@ def _bar(iterable: Iterable, *, enabled: bool, desc: str, total: int) -> Any:
 
 
 def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Optimizer,
-                    omega: OmegaTracker, epoch: int, step: int, device: torch.device | str = "cpu",
+                    omega: MeanThresholdTracker, epoch: int, step: int, device: torch.device | str = "cpu",
                     progress: bool = False) -> tuple[dict[str, Any], int]:
     """One pass over ``loader``, one optimizer step per batch.
 
@@ -165,7 +164,7 @@ def fit(model: nn.Module, *, train_set: Dataset, test_set: Dataset, loss: Classi
     Args:
         model: the plain model (not wrapped or compiled), built after :func:`seed_everything` so that its
             initialisation is seeded.
-        loss, omega_mode: the classification loss and how Ω is kept (:class:`ltsnn.losses.OmegaTracker`).
+        loss, omega_mode: the classification loss and how Ω is kept (:class:`ltsnn.tasks.classification.loss.MeanThresholdTracker`).
         task: instead of ``loss``, the task to train, e.g. a :class:`~ltsnn.engine.task.DetectionTask`
             (its ``model`` must be ``model``).
         seed: fixes the data order of every epoch (with the epoch number).
@@ -183,10 +182,11 @@ def fit(model: nn.Module, *, train_set: Dataset, test_set: Dataset, loss: Classi
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = make_scheduler(optimizer, scheduler, epochs=epochs)
-    omega = OmegaTracker(omega_mode)
+    omega = MeanThresholdTracker(omega_mode)
     if (task is None) == (loss is None):
         raise ValueError("fit: give either loss (classification) or task, not both or neither")
     if task is None:
+        from ltsnn.tasks.classification.task import ClassificationTask
         task = ClassificationTask(model, loss)
     elif task.model is not model:
         raise ValueError("fit: task.model is not the model being trained")

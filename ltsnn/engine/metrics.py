@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from ltsnn.engine.files import write_text_atomic
+from ltsnn.files import write_text_atomic
 
 Record = dict[str, Any]
 

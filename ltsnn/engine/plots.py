@@ -18,33 +18,6 @@ def _pyplot():
     return plt
 
 
-def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
-                dpi: int = 100) -> list[Path]:
-    """Write ``accuracy_loss.png``, ``thresholds.png`` and ``firing_rates.png`` into ``folder``.
-
-    The threshold plot is LT-SNN's Fig. 2b / 4a: every layer's threshold at the end of each epoch, one
-    line per layer, fixed layers dashed. ``labels`` renames layers (qualified name -> short label) in
-    the legends and ticks; ``dpi`` is the resolution of the files.
-    """
-    plt = _pyplot()
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    epochs = [r["epoch"] for r in history]
-    written = []
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "test"):
-        ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], marker=".", label=split)
-        ax_acc.plot(epochs, [100 * r[f"{split}_acc"] for r in history], marker=".", label=split)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    written.append(_save(fig, folder / "accuracy_loss.png", plt, dpi=dpi))
-    return written + write_neuron_plots(history, folder, labels=labels, dpi=dpi)
-
-
 def write_neuron_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
                        dpi: int = 100) -> list[Path]:
     """Write ``thresholds.png`` and ``firing_rates.png`` (every task's records have thresholds and rates)."""

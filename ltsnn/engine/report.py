@@ -19,14 +19,13 @@ from torch.utils.data import DataLoader
 
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, SynapticOpsMonitor, check_first_layer, model_size
 from ltsnn.engine.loop import evaluate
-from ltsnn.engine.files import write_text_atomic
+from ltsnn.files import write_text_atomic
 from ltsnn.engine.metrics import Record, best_record
 from ltsnn.engine.monitor import MembraneMonitor, layer_thresholds, neuron_labels
-from ltsnn.engine.task import ClassificationTask, DetectionTask
 from ltsnn.layers.quant import quantized_layers
 
 REPORT_DPI = 200
-Task = ClassificationTask | DetectionTask
+Task = Any
 
 
 def measure(task: Task, loader: DataLoader, *, omega: float, time_steps: int,

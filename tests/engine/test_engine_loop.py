@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from ltsnn.engine import (ClassificationTask, FiringRateMonitor, evaluate, layer_thresholds, neuron_layers,
+from ltsnn.tasks.classification import ClassificationTask
+from ltsnn.engine import (FiringRateMonitor, evaluate, layer_thresholds, neuron_layers,
                           seed_everything, train_loader, train_one_epoch)
 from ltsnn.engine import loop
 from ltsnn.engine.loop import make_scheduler
-from ltsnn.losses import ClassificationLoss, OmegaTracker, mean_threshold
+from ltsnn.tasks.classification.loss import ClassificationLoss, MeanThresholdTracker, mean_threshold
 from ltsnn.models import create_model
 from ltsnn.neurons import reset_states
 
@@ -64,7 +65,7 @@ def test_same_batch_twice_gives_the_same_output(model, data):
 def test_train_epoch_resets_state_and_tracks_omega(model, data):
     task = ClassificationTask(model, ClassificationLoss())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    omega = OmegaTracker("official")
+    omega = MeanThresholdTracker("official")
     omega.start_epoch(model)
     loader = train_loader(data, batch_size=B, num_workers=0, seed=0, epoch=0)
     stats, step = train_one_epoch(task, loader, optimizer=optimizer, omega=omega, epoch=1, step=10)

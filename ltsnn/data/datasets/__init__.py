@@ -3,7 +3,8 @@
 Importing this package (which imports torch) registers the built-in data sets.
 """
 
-from ltsnn.data.datasets import (cifar10dvs, dvs_gesture, ncaltech101, ncars, ndigits, nmnist,  # noqa: F401
+from ltsnn.data.datasets import (cifar10dvs, dvs_gesture, gen1, moving_shapes, ncaltech101, ncars, ndigits,  # noqa: F401, E501
+                                 nmnist,
                                  nmnist_small)                      # (importing registers the data sets)
 from ltsnn.data.datasets.augmented import AugmentedFrames
 from ltsnn.data.datasets.frames import FrameDataset

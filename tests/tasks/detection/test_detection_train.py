@@ -12,16 +12,16 @@ import torch
 from torch.utils.data import Dataset
 
 from ltsnn.cli import main
-from ltsnn.detection.datasets import moving_shapes
-from ltsnn.detection.evaluate import box_filter_preset
-from ltsnn.detection.loss import YoloLoss
+from ltsnn.data.datasets.moving_shapes import moving_shapes
+from ltsnn.tasks.detection.evaluate import box_filter_preset
+from ltsnn.tasks.detection.loss import YoloLoss
 from ltsnn.engine import load_checkpoint
 from ltsnn.engine.loop import fit, seed_everything
-from ltsnn.engine.task import DetectionTask
+from ltsnn.tasks.detection.task import DetectionTask
 from ltsnn.models import create_model
 from ltsnn.neurons import reset_states
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DATA = dict(root=None, n_time_bins=4, bin_by="duration", seed=0)
 
 

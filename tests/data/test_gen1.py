@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from ltsnn.data.io import BOX_DTYPE, read_dat
-from ltsnn.detection import synthetic
-from ltsnn.detection.datasets import shapes_frames
-from ltsnn.detection.evaluate import box_filter_preset
-from ltsnn.detection.gen1 import (SENSORS, DatFile, Gen1Detection, clean_boxes, gen1, label_instants,
+from ltsnn.data import shapes as synthetic
+from ltsnn.data.datasets.moving_shapes import shapes_frames
+from ltsnn.tasks.detection.evaluate import box_filter_preset
+from ltsnn.data.datasets.gen1 import (SENSORS, DatFile, Gen1Detection, clean_boxes, gen1, label_instants,
                                   ltsnn_official_start)
-from ltsnn.detection.synthetic import GEN1_LEGACY_BOX_DTYPE
+from ltsnn.data.shapes import GEN1_LEGACY_BOX_DTYPE
 
 NONE = box_filter_preset("none")
 FIXTURES = Path(os.environ.get("LTSNN_FIXTURES", Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"))

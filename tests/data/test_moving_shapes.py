@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ltsnn.data.transforms import create_transform
-from ltsnn.detection import synthetic
-from ltsnn.detection.datasets import collate_detection, moving_shapes, shapes_frames
-from ltsnn.detection.frames import window_frames
-from ltsnn.detection.synthetic import CAR, PEDESTRIAN, ShapesParams, MovingObject, generate_sample, render
+from ltsnn.data import shapes as synthetic
+from ltsnn.data.datasets.moving_shapes import collate_detection, moving_shapes, shapes_frames
+from ltsnn.data.functional.window import window_frames
+from ltsnn.data.shapes import CAR, PEDESTRIAN, ShapesParams, MovingObject, generate_sample, render
 
 P = ShapesParams()
 

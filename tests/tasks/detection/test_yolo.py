@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltsnn.detection.grid import YoloGrid
+from ltsnn.tasks.detection.grid import YoloGrid
 from ltsnn.models import create_model
 from ltsnn.models.yolo import SpikingDetector
 from ltsnn.neurons import reset_states

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ltsnn.detection import YoloGrid, YoloLoss, assign_targets, box_iou, decode, yolo_loss
+from ltsnn.tasks.detection import YoloGrid, YoloLoss, assign_targets, box_iou, decode, yolo_loss
 
 LAYOUT = YoloGrid(grid=(3, 4), num_boxes=2, num_classes=2, input_size=(96, 128))
 

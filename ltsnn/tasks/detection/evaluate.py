@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ltsnn.data.io.boxes import BOX_DTYPE
-from ltsnn.detection.boxes import box_iou, clip_boxes
+from ltsnn.tasks.detection.boxes import box_iou, clip_boxes
 
 Tensor = torch.Tensor
 

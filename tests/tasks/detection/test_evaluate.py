@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("faster_coco_eval", reason="the 'detection' extra (faster-coco-eval) is not installed")
 
 from ltsnn.data.io import BOX_DTYPE  # noqa: E402
-from ltsnn.detection import (BoxFilter, box_array, box_filter_preset, evaluate_detections,  # noqa: E402
+from ltsnn.tasks.detection import (BoxFilter, box_array, box_filter_preset, evaluate_detections,  # noqa: E402
                              every_point_ap, reformat_boxes)
 
 H, W = 240, 304

@@ -34,10 +34,10 @@ from ltsnn.data.events import EVENT_DTYPE
 from ltsnn.data.io import read_gen1_boxes
 from ltsnn.data.io.prophesee import read_prophesee_header
 from ltsnn.data.functional import to_frames
-from ltsnn.detection.boxes import clip_boxes
-from ltsnn.detection.datasets import collate_detection
-from ltsnn.detection.evaluate import BoxFilter, box_filter_preset, reformat_boxes
-from ltsnn.detection.frames import resize_nearest, scale_boxes, window_frames
+from ltsnn.tasks.detection.boxes import clip_boxes
+from ltsnn.data.datasets.moving_shapes import collate_detection
+from ltsnn.tasks.detection.evaluate import BoxFilter, box_filter_preset, reformat_boxes
+from ltsnn.data.functional.window import resize_nearest, scale_boxes, window_frames
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def ltsnn_official_start(t: np.ndarray, ts: int, *, stop: int = LTSNN_SEARCH_STO
 class Gen1Detection(Dataset):
     """One sample per cleaned label instant of the recordings in ``<root>/<folder>/`` (module docstring).
 
-    Items: (frames float32 [T, 2, H, W], target) as :mod:`ltsnn.detection.datasets` describes; boxes in pixels
+    Items: (frames float32 [T, 2, H, W], target) as :mod:`ltsnn.data.datasets.moving_shapes` describes; boxes in pixels
     of the input frame (the sensor frame, or ``input_size`` when the frames are resized, nearest, as LT-SNN's
     223 × 287).
 

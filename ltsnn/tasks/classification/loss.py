@@ -6,7 +6,7 @@ LT-SNN (methods §1.5, TET §3)::
     L_MSE = mean over (T, B, K) of (O_t − Ω)²       (every logit is pulled towards the scalar Ω)
     L     = w_tet · L_TET + w_mse · L_MSE
 
-Ω is the detached mean of the layer thresholds (Eq. 13), maintained by :class:`OmegaTracker`.
+Ω is the detached mean of the layer thresholds (Eq. 13), maintained by :class:`MeanThresholdTracker`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def mean_threshold(model: nn.Module) -> float:
         return float(torch.stack([v.mean() for v in vths]).mean())
 
 
-class OmegaTracker:
+class MeanThresholdTracker:
     """Ω for the MSE term, as the official loop keeps it.
 
     ``official``: 1.0 at the start of every epoch, then after each optimizer step the mean of the current

@@ -1,10 +1,4 @@
-"""Tasks: one batch in, the loss and the per-step outputs out; and what each task measures over a data set.
-
-A task owns the model and its loss, moves targets to the device, and hands the loop a *meter* per pass
-that turns the batches' outputs into the pass's metrics (``update`` per batch, ``result`` at the end).
-``metric`` names the test metric (higher is better) that picks ``checkpoints/best.pt``; the loop records
-``train_<name>`` / ``test_<name>`` for every metric a meter returns.
-"""
+"""The detection task: per-step grid outputs scored by the YOLO loss, decoded and evaluated by mAP."""
 
 from __future__ import annotations
 
@@ -15,78 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltsnn.detection.decode import decode
-from ltsnn.detection.evaluate import box_array, evaluate_detections
-from ltsnn.engine.metrics import Record, format_epoch, format_thresholds
-from ltsnn.losses import ClassificationLoss
+from ltsnn.engine.metrics import Record, format_thresholds
+from ltsnn.tasks.detection.decode import decode
+from ltsnn.tasks.detection.evaluate import box_array, evaluate_detections
 
 Tensor = torch.Tensor
 READOUTS = ("mean", "per_step")
 
-
-class AccuracyMeter:
-    """Top-1 accuracy of the time-mean logits."""
-
-    def __init__(self):
-        self.correct, self.seen = 0, 0
-
-    def update(self, out: dict[str, Tensor], target: Tensor) -> int:
-        """Count one batch; returns its size."""
-        self.correct += int((out["outputs"].detach().mean(0).argmax(1) == target).sum())
-        self.seen += target.shape[0]
-        return target.shape[0]
-
-    def result(self) -> dict[str, float]:
-        return {"acc": self.correct / max(self.seen, 1)}
-
-
-class ClassificationTask:
-    """Runs ``model`` on a batch of event frames and scores it with ``loss``.
-
-    The data side is batch-major (``[B, T, C, H, W]``, what collate gives); models are time-major.
-    This is the one place where the layout changes.
-    """
-
-    metric = "acc"
-
-    def __init__(self, model: nn.Module, loss: ClassificationLoss):
-        self.model = model
-        self.loss = loss
-
-    def __call__(self, frames: Tensor, target: Tensor, *, omega: float) -> dict[str, Tensor]:
-        """Forward one batch.
-
-        Args:
-            frames: ``[B, T, C, H, W]`` float event frames.
-            target: ``[B]`` class ids.
-            omega: Ω, the constant the MSE term pulls the logits towards (methods §1.5).
-        Returns:
-            ``{"loss": scalar, "outputs": per-step logits [T, B, K]}``.
-        """
-        if frames.dim() != 5:
-            raise ValueError(f"expected a batch of frames [B, T, C, H, W], got shape {tuple(frames.shape)}")
-        x_seq = frames.transpose(0, 1)                              # [B, T, C, H, W] -> [T, B, C, H, W]
-        logits_seq = self.model(x_seq)                              # [T, B, K]
-        return {"loss": self.loss(logits_seq, target, omega=omega), "outputs": logits_seq}
-
-    def to_device(self, target: Tensor, device: torch.device | str) -> Tensor:
-        return target.to(device)
-
-    def meter(self, *, split: str) -> AccuracyMeter:
-        """The meter of one pass over ``split`` ("train" or "test")."""
-        return AccuracyMeter()
-
-    def format_epoch(self, record: Record, *, epochs: int) -> str:
-        return format_epoch(record, epochs=epochs)
-
-    def write_plots(self, history: Sequence[Record], folder: Path, *, labels: Mapping[str, str] | None = None,
-                    dpi: int = 100) -> list[Path]:
-        """The run's curves: ``accuracy_loss.png``, ``thresholds.png``, ``firing_rates.png``."""
-        from ltsnn.engine.plots import write_plots               # matplotlib: imported only when plotting
-        return write_plots(history, folder, labels=labels, dpi=dpi)
-
-
-# ---------------------------------------------------------------------------------------------- detection
 
 
 class LossTermsMeter:
@@ -154,15 +83,15 @@ class DetectionTask:
     Args:
         model: a detector with ``grid``, ``num_boxes``, ``num_classes`` and ``input_size`` (e.g.
             :class:`ltsnn.models.yolo.SpikingDetector`).
-        loss: :class:`ltsnn.detection.YoloLoss` for that head.
+        loss: :class:`ltsnn.tasks.detection.YoloLoss` for that head.
         readout: ``"mean"`` scores the time-mean prediction (spec §2.3, default); ``"per_step"`` averages the
             loss of every step's prediction (TET-like). Decoding always uses the time mean.
-        decode_options: keywords of :func:`ltsnn.detection.decode` (conf_threshold, nms_iou, nms, style,
+        decode_options: keywords of :func:`ltsnn.tasks.detection.decode` (conf_threshold, nms_iou, nms, style,
             max_detections).
         class_names: by label, for the per-class AP.
         sensor_size: (W, H) of the recordings: predictions and GT are scaled from the input frame to it
             before filtering and evaluation.
-        box_filter: a :class:`ltsnn.detection.BoxFilter` applied to GT and predictions at evaluation.
+        box_filter: a :class:`ltsnn.tasks.detection.BoxFilter` applied to GT and predictions at evaluation.
     """
 
     metric = "map50"
@@ -226,5 +155,5 @@ class DetectionTask:
     def write_plots(self, history: Sequence[Record], folder: Path, *, labels: Mapping[str, str] | None = None,
                     dpi: int = 100) -> list[Path]:
         """The run's curves: ``loss_map.png``, ``thresholds.png``, ``firing_rates.png``."""
-        from ltsnn.detection.plots import write_detection_plots    # matplotlib: imported only when plotting
+        from ltsnn.tasks.detection.plots import write_detection_plots    # matplotlib: imported only when plotting
         return write_detection_plots(history, folder, labels=labels, dpi=dpi)

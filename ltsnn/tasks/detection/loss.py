@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltsnn.detection.boxes import box_iou
-from ltsnn.detection.grid import ROUNDINGS, HeadOutputs, YoloGrid
+from ltsnn.tasks.detection.boxes import box_iou
+from ltsnn.tasks.detection.grid import ROUNDINGS, HeadOutputs, YoloGrid
 
 Tensor = torch.Tensor
 Target = dict[str, Tensor]
@@ -136,7 +136,7 @@ def yolo_loss(pred: Tensor, targets: Sequence[Target], *, layout: YoloGrid, cls_
               lambda_cls: float = 1.0) -> dict[str, Tensor]:
     """The loss of a batch: ``{"loss", "xy", "wh", "obj", "noobj", "cls"}``, scalar tensors (weights included).
 
-    ``pred``: [N, Gh, Gw, K] or [N, Gh·Gw·K] (layout in :mod:`ltsnn.detection.grid`); ``targets``: N dicts
+    ``pred``: [N, Gh, Gw, K] or [N, Gh·Gw·K] (layout in :mod:`ltsnn.tasks.detection.grid`); ``targets``: N dicts
     ``{"boxes": float [M, 4] xywh px in the input frame, "labels": int [M]}``.
     """
     if cls_loss not in CLS_LOSSES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltsnn.detection import box_iou, clip_boxes, crop_boxes_ltsnn_code, xywh_to_xyxy, xyxy_to_xywh
+from ltsnn.tasks.detection import box_iou, clip_boxes, crop_boxes_ltsnn_code, xywh_to_xyxy, xyxy_to_xywh
 
 
 def t(*rows):

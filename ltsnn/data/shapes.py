@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ltsnn.data.events import EVENT_DTYPE, make_events
-from ltsnn.engine.files import write_atomic
+from ltsnn.files import write_atomic
 
 # Bump when the generator's output changes for the same parameters: old cache files are then ignored.
 VERSION = 1

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ltsnn.detection import DECODE_PRESETS, YoloGrid, batched_nms, box_iou, decode
+from ltsnn.tasks.detection import DECODE_PRESETS, YoloGrid, batched_nms, box_iou, decode
 
 LAYOUT = YoloGrid(grid=(3, 4), num_boxes=2, num_classes=2, input_size=(96, 128))
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from ltsnn.detection.boxes import box_iou, clip_boxes, crop_boxes_ltsnn_code
-from ltsnn.detection.grid import YoloGrid
+from ltsnn.tasks.detection.boxes import box_iou, clip_boxes, crop_boxes_ltsnn_code
+from ltsnn.tasks.detection.grid import YoloGrid
 
 Tensor = torch.Tensor
 
@@ -62,7 +62,7 @@ def decode(pred: Tensor, *, layout: YoloGrid, conf_threshold: float = 0.01, nms_
            nms: str = "class_wise", style: str = "ltsnn", max_detections: int | None = 100) -> list[dict[str, Tensor]]:
     """Detections of each image of a batch.
 
-    ``pred``: [N, Gh, Gw, K] or [N, Gh·Gw·K] head output (layout in :mod:`ltsnn.detection.grid`).
+    ``pred``: [N, Gh, Gw, K] or [N, Gh·Gw·K] head output (layout in :mod:`ltsnn.tasks.detection.grid`).
     Returns N dicts ``{"boxes": float [M, 4] xywh px in the input frame, "scores": float [M],
     "labels": int64 [M]}`` ordered by the NMS ranking key (score; p for ``ltsnn_code``), at most
     ``max_detections`` each (None: no limit).

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ltsnn.losses import (LOSS_PRESETS, ClassificationLoss, OmegaTracker, mean_ce_loss, mean_threshold,
+from ltsnn.tasks.classification.loss import (LOSS_PRESETS, ClassificationLoss, MeanThresholdTracker, mean_ce_loss, mean_threshold,
                           tet_loss)
 from ltsnn.neurons import LIFNeuron
 
@@ -60,18 +60,18 @@ def test_mean_threshold_ignores_fixed_layers():
 
 def test_omega_tracker_official_lag_and_epoch_reset():
     model = _model_with_thresholds([0.2, 0.4])
-    tr = OmegaTracker("official")
+    tr = MeanThresholdTracker("official")
     tr.start_epoch(model)
     assert tr.value == 1.0                  # first batch of every epoch uses 1.0
     tr.after_step(model)
     assert tr.value == pytest.approx(0.3)   # the next batch sees the thresholds after this step
     tr.start_epoch(model)
     assert tr.value == 1.0
-    per_step = OmegaTracker("per_step")
+    per_step = MeanThresholdTracker("per_step")
     per_step.start_epoch(model)
     assert per_step.value == pytest.approx(0.3)
-    fixed = OmegaTracker("fixed")
+    fixed = MeanThresholdTracker("fixed")
     fixed.after_step(model)
     assert fixed.value == 1.0
     with pytest.raises(ValueError, match="official"):
-        OmegaTracker("lagged")
+        MeanThresholdTracker("lagged")

@@ -18,8 +18,8 @@ from torch.utils.data import Dataset
 from ltsnn.data.datasets.registry import register_dataset
 from ltsnn.data.functional import to_frames
 from ltsnn.data.transforms import Transform, rng_for
-from ltsnn.detection import synthetic
-from ltsnn.detection.frames import window_frames
+from ltsnn.data import shapes as synthetic
+from ltsnn.data.functional.window import window_frames
 
 Target = dict[str, Any]
 
