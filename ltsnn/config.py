@@ -1,6 +1,7 @@
 """The typed configuration of a run: nested dataclasses read from YAML plus dotted ``key=value`` overrides.
 
-Only the CLI uses this module; it turns a :class:`Config` into the explicit arguments of the library.
+Only the CLI and the builder (:mod:`ltsnn.build`, which turns a :class:`Config` into the explicit arguments
+of the library) use this module.
 Every key is checked: an unknown section or key, a value of the wrong type or outside its allowed
 values raises :class:`ConfigError` with a one-line message naming the source, the key and what was
 expected. The resolved config (every key, defaults filled in) is what is saved in a run folder and in
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, get_origin, get_type_hints
 
+from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
+from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
+from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES
 from ltsnn.tasks.detection.grid import ROUNDINGS
 from ltsnn.tasks.detection.loss import CLS_LOSSES
-from ltsnn.engine.loop import SCHEDULERS
 from ltsnn.tasks.detection.task import READOUTS
-from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
-from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 
 PROGRESS_MODES = ("auto", "always", "never")
 LOSS_KINDS = ("tet", "mean_ce")
@@ -96,8 +97,11 @@ class LossConfig:
 @dataclass
 class OptimConfig:
     # Adam, as LT-SNN (methods §1.8); the cosine schedule anneals to 0 over train.epochs, stepped per epoch.
+    name: str = field(default="adam", metadata=_choices(*OPTIMIZERS))   # sgd: with `momentum`
     lr: float = field(default=1e-3, metadata=_at_least(0, strict=True))
     weight_decay: float = field(default=0.0, metadata=_at_least(0))
+    momentum: float = field(default=0.9, metadata=_at_least(0))         # sgd only
+    threshold_lr: float = field(default=0.0, metadata=_at_least(0))     # the thresholds' own lr; 0: lr (LT-SNN Tab. 8)
     scheduler: str = field(default="cosine", metadata=_choices(*SCHEDULERS))
 
 

@@ -16,7 +16,7 @@ from ltsnn.engine import load_checkpoint
 from ltsnn.tasks.classification import ClassificationTask
 from ltsnn.engine import loop
 from ltsnn.models import MODELS
-from ltsnn.models.common import NeuronFactory
+from ltsnn.neurons import NeuronSpec
 from ltsnn.models.vgg import SpikingVGG
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,29 +51,20 @@ class TinyEvents(Dataset):
 @pytest.fixture(autouse=True)
 def tiny_data(monkeypatch):
     """Register "tiny" (12x12) and "tiny16" (16x16) beside the real data sets, for this test only."""
-    real_create, real_list = data_registry.create_dataset, data_registry.list_datasets
-    sizes = {"tiny": 12, "tiny16": 16}
-
-    def create_dataset(name, *, split, root=None, n_time_bins, bin_by="duration", seed=0, **kw):
-        if name in sizes:
-            return TinyEvents(split=split, n_time_bins=n_time_bins, seed=seed, size=sizes[name])
-        return real_create(name, split=split, root=root, n_time_bins=n_time_bins, bin_by=bin_by, seed=seed, **kw)
-
-    monkeypatch.setattr(data_registry, "create_dataset", create_dataset)
-    monkeypatch.setattr(data_registry, "list_datasets",
-                        lambda: {**real_list(), **{n: f"{s}x{s} test data" for n, s in sizes.items()}})
+    for name, size in {"tiny": 12, "tiny16": 16}.items():
+        def build(*, split, root, n_time_bins, bin_by, seed, size=size):
+            return TinyEvents(split=split, n_time_bins=n_time_bins, seed=seed, size=size)
+        build.__doc__ = f"{size}x{size} test data"
+        monkeypatch.setitem(data_registry.DATASETS, name, build)
 
 
 @pytest.fixture
 def tiny_dropout_model(monkeypatch):
     """A model with dropout, so that resuming must restore the global RNG to be bit-identical."""
-    def build(*, in_channels, num_classes, input_size, neuron, threshold_grad, learn_first_threshold,
-              neuron_options):
+    def build(*, in_channels, num_classes, input_size, neuron: NeuronSpec = NeuronSpec()):
         """Tiny VGG with a dropout layer (tests only)"""
-        neurons = NeuronFactory(neuron, threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                                neuron_options=neuron_options)
         return SpikingVGG("8C3-AP2-8C3-AP2-FC16-FC4", in_channels=in_channels, num_classes=num_classes,
-                          input_size=input_size, neurons=neurons, dropout=0.5, name="tiny_dropout")
+                          input_size=input_size, neuron=neuron, dropout=0.5, name="tiny_dropout")
     monkeypatch.setitem(MODELS, "tiny_dropout", build)
 
 
@@ -156,7 +147,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, 
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert (a["epoch"], a["step"], a["omega"]) == (b["epoch"], b["step"], b["omega"])
+    assert (a["epoch"], a["step"], a["task"]["omega"]) == (b["epoch"], b["step"], b["task"]["omega"])
 
     def drop_time(rs):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
@@ -182,8 +173,8 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_
     real_call = ClassificationTask.__call__
     calls = {"train": 0}
 
-    def nan_at_step_5(self, frames, target, *, omega):
-        out = real_call(self, frames, target, omega=omega)
+    def nan_at_step_5(self, frames, target):
+        out = real_call(self, frames, target)
         if self.model.training:
             calls["train"] += 1
             if calls["train"] == 5:                              # 3 steps per epoch: epoch 2, step 5
@@ -342,7 +333,7 @@ def test_hybrid_pipeline_qcfs_ann_convert_and_fine_tune(tmp_path, capsys):
     lmht_run = ann / "converted" / "lmht-L2-T2"
     conversion = json.loads((lmht_run / "conversion.json").read_text())
     ckpt = load_checkpoint(lmht_run / "checkpoints" / "last.pt")
-    assert ckpt["model_args"]["kwargs"]["neuron"] == "lmht" and ckpt["model_args"]["kwargs"]["mean_repeat"] == 2
+    assert ckpt["model_args"]["kwargs"]["neuron"]["name"] == "lmht" and ckpt["model_args"]["kwargs"]["mean_repeat"] == 2
     assert ckpt["model"]["stem.1.input_scale"] == 2.0                      # ×L on the first LM-HT layer
     ann_lams = load_checkpoint(ann / "checkpoints" / "last.pt")["model"]
     assert float(ckpt["model"]["stem.1.v_th"]) == float(ann_lams["stem.1.lam"]) == conversion["thresholds"]["stem.1"]

@@ -76,10 +76,10 @@ def test_train_goes_through_the_cache(fixtures_dir, tmp_path, capsys):
 
 
 def test_config_augment_wraps_the_training_split(fixtures_dir, tmp_path):
-    from ltsnn.cli.runs import _dataset
+    from ltsnn.build import build_dataset
     from ltsnn.config import load_config
     cfg = load_config(None, ["data.name=nmnist_small", f"data.root={fixtures_dir / 'nmnist_small'}",
                              "data.n_time_bins=2", f"data.cache_dir={tmp_path}", "data.augment.frames_flip.p=1.0"])
-    train, plain = _dataset(cfg.data, split="train"), _dataset(cfg.data, split="test")
+    train, plain = build_dataset(cfg.data, split="train"), build_dataset(cfg.data, split="test")
     assert type(train).__name__ == "AugmentedFrames" and type(plain).__name__ == "FrameDataset"
     np.testing.assert_array_equal(train[3][0].numpy(), train.dataset[3][0].numpy()[..., ::-1])    # mirrored (lr)

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from ltsnn.convert.qcfs import converted_model_args, load_qcfs_into_snn
-from ltsnn.layers.qcfs import QCFS
+from ltsnn.neurons.qcfs import QCFS
 from ltsnn.models import create_model
-from ltsnn.neurons import reset_states
+from ltsnn.neurons import find_neurons, reset_states
 from ltsnn.neurons.base import SpikingNeuron
 from ltsnn.neurons.lmht import LMHTNeuron
 
@@ -17,9 +17,9 @@ D = torch.float64
 def qcfs_ann(levels: int = 8, seed: int = 0):
     """A ResNet-20 QCFS ANN on 2x8x8 frames with random weights, BN statistics and λ, in eval mode."""
     torch.manual_seed(seed)
-    args = {"name": "resnet20", "kwargs": {"in_channels": 2, "num_classes": 5, "input_size": [8, 8], "neuron": "qcfs",
-                                           "neuron_options": {"levels": levels}, "time_input": "mean",
-                                           "mean_repeat": 1}}
+    args = {"name": "resnet20", "kwargs": {"in_channels": 2, "num_classes": 5, "input_size": [8, 8],
+                                           "neuron": {"name": "qcfs", "options": {"levels": levels}},
+                                           "time_input": "mean", "mean_repeat": 1}}
     ann = create_model(args["name"], **args["kwargs"]).to(D)
     with torch.no_grad():
         for m in ann.modules():
@@ -61,7 +61,10 @@ def test_weights_are_copied_and_neurons_take_lambda(to):
     for key, value in ann_state.items():
         if key.rpartition(".")[0] not in lams:
             assert torch.equal(snn_state[key], value), key
-    neurons = [(n, m) for n, m in snn.named_modules() if isinstance(m, SpikingNeuron)]
+    with torch.no_grad():
+        snn(torch.rand(2, 1, 2, 8, 8, dtype=D))                     # LM-HT sizes its T-GIM: T = mean_repeat
+    reset_states(snn)
+    neurons = find_neurons(snn)
     for i, (name, neuron) in enumerate(neurons):
         assert float(neuron.v_th) == lams[name] and float(neuron.v_init) == lams[name] / 2
         if to == "lmht":

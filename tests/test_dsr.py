@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ltsnn.functional.dsr import dsr_if_multistep, dsr_lif_multistep, dsr_lif_weights
-from ltsnn.neurons import create_neuron, reset_states
+from ltsnn.neurons import NeuronSpec, create_neuron, reset_states
 from ltsnn.neurons.dsr import DSRIFNeuron, DSRLIFNeuron
 
 F64 = torch.float64
@@ -122,10 +122,13 @@ def test_no_gradient_through_initial_membrane():
 def test_registered_and_threshold_modes(name):
     learn = create_neuron(name)
     assert isinstance(learn.v_th, torch.nn.Parameter) and learn.learnable
-    for mode in ("dsr", "sgp", "stsg"):
-        assert create_neuron(name, threshold_grad=mode).learnable
-    fixed = create_neuron(name, threshold_grad="fixed")
+    for mode in ("dsr", "sgp", "stsg"):                            # a model's threshold_grad, whatever the neuron
+        assert NeuronSpec(name, threshold_grad=mode).build(channels=1).learnable
+    fixed = NeuronSpec(name, threshold_grad="fixed").build(channels=1)
     assert not fixed.learnable and "v_th" in dict(fixed.named_buffers())
+    assert not create_neuron(name, learn_threshold=False).learnable
+    with pytest.raises(ValueError, match="expected one of"):
+        NeuronSpec(name, threshold_grad="nonsense").build(channels=1)
     with pytest.raises(ValueError, match="expected one of"):
         create_neuron(name, threshold_grad="nonsense")
 

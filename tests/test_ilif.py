@@ -9,7 +9,7 @@ from ltsnn.functional.ilif import (
     ilif_multistep,
     integer_spike,
 )
-from ltsnn.neurons import create_neuron, reset_states
+from ltsnn.neurons import NeuronSpec, create_neuron, reset_states
 from ltsnn.neurons.ilif import ILIFNeuron
 
 D = torch.float64
@@ -93,11 +93,11 @@ def test_neuron_module_contract(name):
     assert torch.equal(y1, y1.round()) and y1.min() >= 0 and y1.max() <= 4
     y2.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
-    assert not neuron.learnable and neuron.v_th.item() == 1.0
+    assert not neuron.learnable and "v_th" not in neuron.state_dict()      # integer levels, no threshold
 
 
 def test_bad_options_raise():
     with pytest.raises(ValueError, match=r"threshold_grad 'sgp'; expected one of \['fixed'\]"):
-        ILIFNeuron(threshold_grad="sgp")
+        NeuronSpec("ilif", threshold_grad="sgp").build(channels=1)
     with pytest.raises(ValueError, match="levels >= 1"):
         ILIFNeuron(levels=0)

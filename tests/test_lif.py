@@ -213,7 +213,7 @@ def test_bad_options_raise():
 # --- the module ------------------------------------------------------------------------------------
 def test_module_threshold_parameter_or_buffer():
     learn = LIFNeuron(threshold_grad="sgp")
-    fixed = LIFNeuron(threshold_grad="fixed")
+    fixed = LIFNeuron(learn_threshold=False)
     assert [n for n, _ in learn.named_parameters()] == ["v_th"] and learn.v_th.item() == 1.0
     assert list(fixed.parameters()) == [] and "v_th" in dict(fixed.named_buffers())
     chan = LIFNeuron(threshold_shape="channel", channels=4, v_th=0.5)
@@ -222,8 +222,19 @@ def test_module_threshold_parameter_or_buffer():
         chan(torch.zeros(2, 1, 3, 2, 2))
 
 
+def test_module_starts_from_rest_unless_streaming():
+    n = create_neuron("lif", threshold_grad="sgp")
+    x = torch.full((3, 2, 4), 0.7)           # u: 0.7, 1.05 (fires), 0.7 -> leaves v = 0.7
+    a = n(x)
+    assert torch.equal(n(x), a) and torch.equal(n.v, torch.full((2, 4), 0.7))
+    assert n(torch.full((3, 5, 4), 0.7)).shape == (3, 5, 4)          # another batch size: no stale state
+    with pytest.raises(ValueError, match="threshold_grad 'fixed'"):
+        LIFNeuron(threshold_grad="fixed")                            # "fixed" is learn_threshold=False
+
+
 def test_module_state_carries_over_until_reset():
     n = create_neuron("lif", threshold_grad="sgp")
+    n.stream = True                            # a long recording fed in chunks
     x = torch.full((3, 2, 4), 0.7)           # u: 0.7, 1.05 (fires), 0.7 -> leaves v = 0.7
     a = n(x)
     b = n(x)                                   # continues from the membrane left by the first call

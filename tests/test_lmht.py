@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from ltsnn.functional.lmht import lmht_multistep, mht_multistep, staircase, tgim_mix
 from ltsnn.functional.quant import qcfs
-from ltsnn.neurons import create_neuron, reset_states
-from ltsnn.neurons.lmht import IFConvertNeuron, LMHTNeuron, MHTNeuron
+from ltsnn.neurons import NeuronSpec, create_neuron, reset_states
+from ltsnn.neurons.lmht import IFConvertNeuron, LMHTBinaryNeuron, LMHTNeuron, MHTNeuron
 
 D = torch.float64
 
@@ -206,9 +206,37 @@ def test_lmht_input_scale_multiplies_the_currents():
     torch.testing.assert_close(scaled(x), plain(2 * x), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("cls,kw,match", [(MHTNeuron, {"threshold_grad": "sgp"}, r"threshold_grad 'sgp'; expected one of \['fixed'\]"),
-                                          (LMHTNeuron, {"levels": 0}, "levels >= 1"),
-                                          (LMHTNeuron, {"v_th": 0.0}, "v_th > 0")])
+@pytest.mark.parametrize("cls,kw,match", [(LMHTNeuron, {"levels": 0}, "levels >= 1"),
+                                          (LMHTNeuron, {"v_th": 0.0}, "v_th > 0"),
+                                          (MHTNeuron, {"levels": 0}, "levels >= 1"),
+                                          (LMHTNeuron, {"steps_in": 2}, "needs steps")])
 def test_bad_options_raise(cls, kw, match):
     with pytest.raises(ValueError, match=match):
         cls(**kw)
+
+
+@pytest.mark.parametrize("name", ["mht", "lmht", "if_convert", "lmht_binary"])
+def test_fixed_threshold_neurons_accept_only_fixed(name):
+    with pytest.raises(ValueError, match=r"threshold_grad 'sgp'; expected one of \['fixed'\]"):
+        NeuronSpec(name, threshold_grad="sgp").build(channels=1)
+    assert not NeuronSpec(name, threshold_grad="auto").build(channels=1).learnable
+
+
+def test_lmht_takes_t_from_its_first_input_and_from_a_state_dict():
+    torch.manual_seed(0)
+    neuron = LMHTNeuron(levels=2)
+    assert neuron.M.shape == (0, 0)
+    optimizer = torch.optim.Adam(neuron.parameters(), lr=0.1)      # built before T is known, as the engine does
+    x = torch.rand(3, 2, 5) * 2
+    neuron(x).sum().backward()
+    optimizer.step()
+    assert neuron.M.shape == (3, 3) and neuron.M.abs().sum() > 0   # sized by T = 3, then trained
+    with pytest.raises(ValueError, match="T-GIM"):
+        neuron(torch.rand(4, 2, 5))                                 # T is fixed from then on
+    fresh = LMHTNeuron(levels=2)
+    fresh.load_state_dict(neuron.state_dict())                     # a checkpoint brings its T
+    assert torch.equal(fresh.M, neuron.M)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), neuron(x), rtol=0, atol=0)
+    binary = LMHTBinaryNeuron(levels=2)                             # 2 sub-steps per input step
+    assert binary(torch.rand(6, 2, 5)).shape == (6, 2, 5) and binary.M.shape == (3, 3)

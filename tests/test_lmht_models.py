@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltsnn.layers.qcfs import QCFS
+from ltsnn.neurons.qcfs import QCFS
 from ltsnn.models import create_model
 from ltsnn.neurons import LIFNeuron, list_neurons, reset_states
 from ltsnn.neurons.lmht import LMHTNeuron
@@ -56,20 +56,22 @@ def test_resnet18_is_the_well_known_cifar_resnet18():
 
 
 def test_lmht_parameters_are_the_tgim_and_leak():
-    # Every activation is an LM-HT neuron with M [T, T] and a scalar a; θ is a buffer.
-    model = create_model("resnet20", neuron="lmht", neuron_options={"steps": 3})
+    # Every activation is an LM-HT neuron with M [T, T] (T from the input) and a scalar a; θ is a buffer.
+    model = create_model("resnet20", neuron="lmht")
+    model(_x(3, 32, B=1))
     neurons = [m for m in model.modules() if isinstance(m, LMHTNeuron)]
     assert len(neurons) == 19                                          # stem + 9 blocks × 2
     assert all(n.M.shape == (3, 3) and not n.learnable for n in neurons)
     assert _count(model) == 270_906 + 1_568 + 19 * (9 + 1)             # conv/FC + BN + T-GIM and leak
 
 
-@pytest.mark.parametrize("neuron", ["qcfs", *list_neurons()])
+@pytest.mark.parametrize("neuron", list_neurons())                  # "qcfs" among them
 def test_every_activation_runs_forward_and_backward(neuron):
     # The conversion IF's default θ = 8 (QCFS's initial λ) never fires on raw frames: give it θ = 1 here.
-    options = {"v_th": 1.0} if neuron == "if_convert" else None
+    # lmht_binary sizes its T-GIM from its input of L·T sub-steps; steps=2 makes it spread each frame over 2.
+    options = {"if_convert": {"v_th": 1.0}, "lmht_binary": {"steps": 2}}.get(neuron, {})
     torch.manual_seed(0)
-    model = create_model("resnet20", neuron=neuron, num_classes=5, input_size=8, neuron_options=options).train()
+    model = create_model("resnet20", neuron={"name": neuron, "options": options}, num_classes=5, input_size=8).train()
     out = model(_x(2, 8))
     steps = 2 * 2 if neuron == "lmht_binary" else 2                 # L = 2 binary sub-steps per step (§2.6)
     assert out.shape == (steps, 2, 5) and torch.isfinite(out).all()
@@ -109,26 +111,26 @@ def test_qcfs_mode_is_the_ann_applied_step_by_step(name):
 
 
 def test_qcfs_options_and_no_state():
-    model = create_model("resnet20", neuron="qcfs", input_size=8, neuron_options={"levels": 4, "lam": 2.0})
+    model = create_model("resnet20", neuron={"name": "qcfs", "options": {"levels": 4, "lam": 2.0}}, input_size=8)
     acts = [m for m in model.modules() if isinstance(m, QCFS)]
     assert len(acts) == 19 and all(a.levels == 4 and a.lam.item() == 2.0 for a in acts)
     with pytest.raises(ValueError, match="qcfs"):
-        create_model("resnet20", neuron="qcfs", neuron_options={"no_such": 1})
+        create_model("resnet20", neuron={"name": "qcfs", "options": {"no_such": 1}})
 
 
 def test_threshold_grad_auto_and_unknown_activation():
     lif = create_model("resnet20", input_size=8)
     lifs = [m for m in lif.modules() if isinstance(m, LIFNeuron)]
     assert not lifs[0].learnable and all(m.learnable and m.threshold_grad == "stsg" for m in lifs[1:])
-    assert create_model("resnet20", threshold_grad="sgp").layers[0].spike1.threshold_grad == "sgp"
+    assert create_model("resnet20", neuron={"threshold_grad": "sgp"}).layers[0].spike1.threshold_grad == "sgp"
     with pytest.raises(ValueError, match="fixed"):
-        create_model("resnet20", neuron="lmht", threshold_grad="sgp")
+        create_model("resnet20", neuron={"name": "lmht", "threshold_grad": "sgp"})
     with pytest.raises(ValueError, match="qcfs"):
         create_model("vgg16", neuron="relu")
 
 
 def test_lmht_time_steps_must_match_the_input():
-    model = create_model("resnet20", neuron="lmht", input_size=8, neuron_options={"steps": 3})
+    model = create_model("resnet20", neuron="lmht", input_size=8)            # T from the first input
     assert model(_x(3, 8)).shape[0] == 3
     reset_states(model)
     with pytest.raises(ValueError):

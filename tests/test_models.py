@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ltsnn.models import MODELS, create_model, list_models
-from ltsnn.neurons import NEURONS, list_neurons, reset_states
+from ltsnn.neurons import NEURONS, NeuronSpec, list_neurons, reset_states
 
 T, B, K = 2, 2, 7
 
@@ -126,9 +126,8 @@ def test_unknown_options_raise_and_list_the_valid_ones(name):
     if _takes(name, "neuron"):
         with pytest.raises(ValueError, match="lif"):
             create_model(name, neuron="no_such_neuron")
-    if _takes(name, "threshold_grad"):
         with pytest.raises(ValueError, match="sgp"):
-            create_model(name, threshold_grad="no_such_mode")
+            create_model(name, neuron={"threshold_grad": "no_such_mode"})
 
 
 def test_unknown_model_lists_the_known_ones():
@@ -138,9 +137,12 @@ def test_unknown_model_lists_the_known_ones():
 
 @pytest.mark.parametrize("neuron", list_neurons())
 def test_every_neuron_works_in_a_model(neuron):
-    # Each neuron declares the threshold modes it accepts; fixed-θ neurons (LM-HT, I-LIF) take only "fixed".
+    # Each neuron declares the threshold modes it can learn with; fixed-θ neurons (LM-HT, I-LIF, QCFS) take "fixed".
     learns = "sgp" in NEURONS[neuron].threshold_grads
-    model = _small("vgg_tiny", neuron=neuron, threshold_grad="sgp" if learns else "fixed")
+    # lmht_binary sizes its T-GIM from its input of L·T sub-steps; steps=2 makes it spread each frame over 2.
+    options = {"steps": 2} if neuron == "lmht_binary" else {}
+    model = _small("vgg_tiny", neuron={"name": neuron, "threshold_grad": "sgp" if learns else "fixed",
+                                       "options": options})
     out = model(_input(model))
     if neuron == "lmht_binary":                                     # L = 2 binary sub-steps per step (§2.6)
         out = out.unflatten(0, (-1, 2)).sum(1)
@@ -151,8 +153,17 @@ def test_every_neuron_works_in_a_model(neuron):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
 
 
+@pytest.mark.parametrize("neuron", list_neurons())
+def test_every_neuron_starts_each_batch_from_rest(neuron):
+    layer = NeuronSpec(neuron, threshold_grad="fixed").build(channels=3)
+    x_seq = torch.rand(2, 4, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 3
+    first = layer(x_seq)
+    torch.testing.assert_close(layer(x_seq), first)                 # the same batch again, no reset needed
+    assert layer(torch.rand(2, 7, 3, 5, 5)).shape[1] == 7           # then a batch of another size
+
+
 def test_vgg11_with_dsr_lif_is_dsr():
-    model = _small("vgg11", neuron="dsr_lif", learn_first_threshold=True)
+    model = _small("vgg11", neuron={"name": "dsr_lif", "learn_first_threshold": True})
     assert len(_learnable_thresholds(model)) == 9                   # 8 convs + the output layer, as DSR
     out = model(_input(model))
     _check_output("vgg11", out, model)
@@ -166,7 +177,7 @@ def test_first_and_head_thresholds_fixed_where_the_code_fixes_them():
     resnet = _default("resnet19")
     assert len(_learnable_thresholds(resnet)) == 16                 # 8 blocks × 2 neurons
     assert not resnet.stem[1].learnable and not resnet.fc_spike.learnable
-    assert len(_learnable_thresholds(create_model("resnet19", learn_first_threshold=True,
+    assert len(_learnable_thresholds(create_model("resnet19", neuron={"learn_first_threshold": True},
                                                   learn_head_threshold=True))) == 18
     vgg11 = _default("vgg11")
     assert len(_learnable_thresholds(vgg11)) == 8                   # first conv fixed, output neuron learns

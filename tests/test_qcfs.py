@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ltsnn.functional.quant import qcfs
-from ltsnn.layers.qcfs import QCFS
+from ltsnn.neurons.qcfs import QCFS
 
 D = torch.float64
 

@@ -11,11 +11,11 @@ from torch.utils.data import Subset
 
 from ltsnn.convert import export_quantized, save_quantized
 from ltsnn.data.datasets import create_dataset
-from ltsnn.engine import fit, load_checkpoint, seed_everything
+from ltsnn.engine import RunData, fit, load_checkpoint, make_optimizer, make_scheduler, seed_everything
 from ltsnn.engine.energy import model_size
 from ltsnn.functional.quant import sawb_clip, sawb_codes, sawb_quantize
 from ltsnn.layers.quant import quantize_weights, quantized_layers
-from ltsnn.tasks.classification.loss import ClassificationLoss
+from ltsnn.tasks.classification import ClassificationLoss, ClassificationTask
 from ltsnn.models import create_model
 from ltsnn.neurons import reset_states
 
@@ -193,9 +193,10 @@ def test_quantized_vgg_tiny_trains_on_ndigits(tmp_path):
     seed_everything(0)
     model = create_model("vgg_tiny", input_size=34)
     quantize_weights(model, bits=4)
-    history = fit(model, train_set=train, test_set=test, loss=ClassificationLoss(), omega_mode="official", epochs=2,
-                  lr=3e-3, weight_decay=0.0, scheduler="constant", batch_size=16, num_workers=0, seed=0,
-                  run_dir=tmp_path, checkpoint_every=2, config={}, model_args={}, log=lambda line: None)
+    optimizer = make_optimizer(model, lr=3e-3)
+    history = fit(ClassificationTask(model, ClassificationLoss()), RunData(train, test, batch_size=16), optimizer,
+                  make_scheduler(optimizer, "constant", epochs=2), epochs=2, run_dir=tmp_path, checkpoint_every=2,
+                  log=lambda line: None)
     assert history[1]["train_loss"] < history[0]["train_loss"]
     assert len(torch.unique(model.features[0][0].weight)) <= 16
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")

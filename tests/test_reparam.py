@@ -67,6 +67,8 @@ def _lmht_network(levels: int, steps: int):
     lmht = create_model(lmht_args["name"], **lmht_args["kwargs"]).to(D).eval()
     with torch.no_grad():
         load_qcfs_into_snn(ann, lmht, levels=levels)
+        lmht(torch.rand(1, 1, 2, 8, 8, dtype=D))                    # sizes each T-GIM: T = mean_repeat
+        reset_states(lmht)
         for m in lmht.modules():                                    # as if trained: non-uniform T-GIM and leak
             if isinstance(m, LMHTNeuron):
                 m.M.normal_()
@@ -80,7 +82,7 @@ def _lmht_network(levels: int, steps: int):
 
 def test_binary_network_args_and_l1_is_identical():
     lmht, binary, bin_args = _lmht_network(levels=1, steps=3)
-    assert bin_args["kwargs"]["neuron"] == "lmht_binary" and bin_args["kwargs"]["mean_repeat"] == 3
+    assert bin_args["kwargs"]["neuron"]["name"] == "lmht_binary" and bin_args["kwargs"]["mean_repeat"] == 3
     x = torch.rand(4, 6, 2, 8, 8, dtype=D)
     with torch.no_grad():
         torch.testing.assert_close(binary(x), lmht(x), rtol=0, atol=1e-12)

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import torch
 
+from ltsnn.build import EVAL_KEYS, build_dataset, build_task, model_from_args, restore
 from ltsnn.cli.common import csv_values, overrides_only, show_progress
-from ltsnn.cli.runs import EVAL_KEYS, _build_model, _dataset, _loss
-from ltsnn.config import ConfigError, changed_keys, config_to_dict, load_config, save_config
+from ltsnn.config import config_to_dict, save_config
 from ltsnn.convert.qcfs import CONVERT_TARGETS, converted_model_args, load_qcfs_into_snn
-from ltsnn.convert.reparam import binary_model_args, spread_constants
-from ltsnn.tasks.classification import ClassificationTask
-from ltsnn.engine import RunFolder, evaluate, load_checkpoint, save_checkpoint, test_loader
+from ltsnn.convert.reparam import binary_levels, binary_model_args, spread_constants
+from ltsnn.engine import RunFolder, evaluate, save_checkpoint, test_loader
 from ltsnn.engine.checkpoint import rng_state
 from ltsnn.files import write_text_atomic
 
@@ -51,33 +50,29 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     folder = RunFolder(path) if path.is_dir() else None
     ckpt_path = (folder.last if args.which == "last" else folder.best) if folder else path
     steps_list = csv_values(args.steps, "--steps", int)
-    ckpt = load_checkpoint(ckpt_path)
-    stored = load_config(base=ckpt["config"], source=str(ckpt_path))
-    cfg = load_config(None, overrides_only(args.overrides, command="convert"), base=ckpt["config"],
-                      source=str(ckpt_path))
-    bad = [k for k in changed_keys(stored, cfg) if k not in EVAL_KEYS]
-    if bad:
-        raise ConfigError(f"convert keeps the ANN's model and data: cannot change {', '.join(bad)}; only "
-                          f"{', '.join(EVAL_KEYS)} may change")
-    source = _build_model(ckpt["model_args"])
-    source.load_state_dict(ckpt["model"])
-    test_set = _dataset(cfg.data, split="test")
+    restored = restore(ckpt_path, overrides_only(args.overrides, command="convert"), allowed=EVAL_KEYS,
+                       why="convert keeps the ANN's model and data")
+    cfg, ckpt, source = restored.config, restored.checkpoint, restored.model
+    test_set = build_dataset(cfg.data, split="test")
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
     progress = show_progress(cfg.train.progress)
     out = Path(args.out) if args.out else (folder.root if folder else ckpt_path.parent) / "converted"
 
+    def task_of(model: torch.nn.Module):
+        task = build_task(cfg, model.to(cfg.train.device), test_set)
+        task.load_state_dict(ckpt["task"])
+        return task
+
     def test(model: torch.nn.Module) -> dict:
-        model.to(cfg.train.device)
-        return evaluate(ClassificationTask(model, _loss(cfg)), loader, omega=ckpt["omega"], device=cfg.train.device,
-                        progress=progress)
+        return evaluate(task_of(model), loader, device=cfg.train.device, progress=progress)
 
     def save(name: str, model: torch.nn.Module, model_args: dict, snn_cfg, summary: dict) -> None:
         run = RunFolder(out / name)
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         save_config(snn_cfg, run.config)
         save_checkpoint(run.last, {"model": model.state_dict(), "model_args": model_args, "optimizer": {},
-                                   "scheduler": {}, "epoch": 0, "step": 0, "omega": ckpt["omega"], "rng": rng_state(),
-                                   "config": config_to_dict(snn_cfg), "history": []})
+                                   "scheduler": {}, "epoch": 0, "step": 0, "task": dict(ckpt["task"]),
+                                   "rng": rng_state(), "config": config_to_dict(snn_cfg), "history": []})
         write_text_atomic(run.root / "conversion.json", json.dumps(summary, indent=2) + "\n")
         print(f"  {name:<14} accuracy {100 * summary['test_acc']:6.2f}%  -> {run.last}")
 
@@ -87,9 +82,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
           f"({len(test_set)} samples): accuracy {100 * source_acc:.2f}%")
     if args.to == "binary":
         model_args = binary_model_args(ckpt["model_args"])
-        binary = _build_model(model_args)
+        binary = model_from_args(model_args)
         binary.load_state_dict(ckpt["model"])
-        levels = int(model_args["kwargs"]["neuron_options"].get("levels", 2))
+        levels = binary_levels(model_args)
         spread_constants(binary, levels=levels)
         result = test(binary)
         steps = model_args["kwargs"]["mean_repeat"]
@@ -102,13 +97,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     ann = source
     for steps in steps_list:
         model_args = converted_model_args(ckpt["model_args"], to=args.to, steps=steps, levels=args.levels)
-        snn = _build_model(model_args)
+        snn = model_from_args(model_args)
         with torch.no_grad():
             thresholds = load_qcfs_into_snn(ann, snn, levels=args.levels if args.to == "lmht" else 1)
         result = test(snn)
         kw = model_args["kwargs"]
         snn_cfg = dataclasses.replace(cfg, model=dataclasses.replace(
-            cfg.model, neuron=kw["neuron"], threshold_grad="fixed", neuron_options=dict(kw["neuron_options"]),
+            cfg.model, neuron=kw["neuron"]["name"], threshold_grad="fixed", neuron_options=dict(kw["neuron"]["options"]),
             options=dict(cfg.model.options, mean_repeat=steps)))
         name = f"{args.to}-L{args.levels}-T{steps}" if args.to == "lmht" else f"{args.to}-T{steps}"
         save(name, snn, model_args, snn_cfg,

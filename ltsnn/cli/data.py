@@ -57,7 +57,7 @@ def add_commands(sub) -> None:
 # ---------------------------------------------------------------------------------------------- prepare
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from ltsnn.cli.runs import _dataset as build_dataset   # the same data set as `ltsnn train` builds
+    from ltsnn.build import build_dataset                  # the same data set as `ltsnn train` builds
     from ltsnn.data.cache import verify_cache
 
     if args.workers < 0:

@@ -1,6 +1,7 @@
 """QCFS ANN -> spiking network: the conversion of Bu et al. and the initialisation of LM-HT hybrid training.
 
-A network of :mod:`ltsnn.models.lmht_nets` trained with QCFS activations (``neuron="qcfs"``) becomes the
+A ResNet-18/20 or VGG-13/16 (:mod:`ltsnn.models.resnet`, :mod:`ltsnn.models.vgg`) trained with QCFS activations
+(``neuron="qcfs"``) becomes the
 same network with spiking neurons in place of each QCFS layer (methods §2.7-2.8):
 
 - ``"if"``: the conversion IF neuron (``if_convert``): θ = λ of that QCFS layer, v(0) = θ/2, soft reset,
@@ -16,13 +17,14 @@ network's input becomes the time-averaged frame repeated T times (``time_input="
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from torch import nn
 
-from ltsnn.layers.qcfs import QCFS
-from ltsnn.neurons.base import SpikingNeuron
+from ltsnn.neurons import NeuronSpec, find_neurons
 from ltsnn.neurons.lmht import LMHTNeuron
+from ltsnn.neurons.qcfs import QCFS
 
 CONVERT_TARGETS = {"if": "if_convert", "lmht": "lmht"}
 
@@ -31,40 +33,54 @@ def converted_model_args(model_args: Mapping[str, Any], *, to: str, steps: int, 
     """The ``model_args`` (as kept in checkpoints) of the spiking network converted from a QCFS ANN.
 
     Args:
-        model_args: ``{"name", "kwargs"}`` of the ANN; its ``neuron`` must be ``"qcfs"`` and its
-            ``time_input`` ``"mean"``.
+        model_args: ``{"name", "kwargs"}`` of the ANN; its ``kwargs["neuron"]`` (a
+            :meth:`NeuronSpec.to_dict`) must name ``"qcfs"`` and its ``time_input`` be ``"mean"``.
         to: ``"if"`` or ``"lmht"``.
-        steps: T, the time steps the spiking network runs.
+        steps: T, the time steps the spiking network runs (the input's repeats; LM-HT sizes its T-GIM from it).
         levels: L, the LM-HT levels (``to="lmht"`` only).
+
+    Returns:
+        ``{"name", "kwargs"}`` with the neuron ``{"name": "if_convert" | "lmht", "threshold_grad": "fixed", ...}``
+        and ``mean_repeat=steps``.
 
     Raises:
         ValueError: naming the field when the ANN is not a QCFS network on time-averaged input, or an
             argument is out of range.
+
+    Example:
+        >>> ann = {"name": "resnet20", "kwargs": {"neuron": NeuronSpec("qcfs").to_dict(), "time_input": "mean"}}
+        >>> kw = converted_model_args(ann, to="lmht", steps=4)["kwargs"]
+        >>> kw["neuron"]["name"], kw["neuron"]["options"], kw["mean_repeat"]
+        ('lmht', {'levels': 2}, 4)
     """
     if to not in CONVERT_TARGETS:
         raise ValueError(f"unknown conversion target {to!r}; expected one of {list(CONVERT_TARGETS)}")
     if steps < 1 or levels < 1:
         raise ValueError(f"conversion needs steps >= 1 and levels >= 1, got steps={steps}, levels={levels}")
-    kwargs = source_kwargs(model_args, neuron="qcfs", what="a QCFS ANN (model.neuron=qcfs) to convert",
-                           why="the ANN must see the time-averaged frame, as the converted SNN will")
-    options = {"levels": levels, "steps": steps} if to == "lmht" else {}
-    kwargs.update(neuron=CONVERT_TARGETS[to], threshold_grad="fixed", neuron_options=options, mean_repeat=steps)
+    kwargs, spec = source_kwargs(model_args, neuron="qcfs", what="a QCFS ANN (model.neuron=qcfs) to convert",
+                                 why="the ANN must see the time-averaged frame, as the converted SNN will")
+    spec = dataclasses.replace(spec, name=CONVERT_TARGETS[to], threshold_grad="fixed",
+                               options={"levels": levels} if to == "lmht" else {})
+    kwargs.update(neuron=spec.to_dict(), mean_repeat=steps)
     return {"name": model_args["name"], "kwargs": kwargs}
 
 
-def source_kwargs(model_args: Mapping[str, Any], *, neuron: str, what: str, why: str) -> dict[str, Any]:
-    """A copy of ``model_args["kwargs"]`` after checking the network has ``neuron`` and ``time_input="mean"``.
+def source_kwargs(model_args: Mapping[str, Any], *, neuron: str, what: str,
+                  why: str) -> tuple[dict[str, Any], NeuronSpec]:
+    """A copy of ``model_args["kwargs"]`` and its neuron spec, after checking the network has the neuron named
+    ``neuron`` and ``time_input="mean"``.
 
     Raises:
         ValueError: naming the model, the field and what was expected (``what``, ``why``).
     """
     kwargs = dict(model_args["kwargs"])
-    if kwargs.get("neuron") != neuron:
-        raise ValueError(f"model {model_args['name']!r} has neuron={kwargs.get('neuron')!r}; expected {what}")
+    spec = NeuronSpec.coerce(kwargs.get("neuron", {}))
+    if spec.name != neuron:
+        raise ValueError(f"model {model_args['name']!r} has neuron {spec.name!r}; expected {what}")
     if kwargs.get("time_input", "frames") != "mean":
         raise ValueError(f"model {model_args['name']!r} has time_input={kwargs.get('time_input', 'frames')!r}; "
                          f"expected 'mean' ({why})")
-    return kwargs
+    return kwargs, spec
 
 
 def load_qcfs_into_snn(ann: nn.Module, snn: nn.Module, *, levels: int = 1) -> dict[str, float]:
@@ -81,7 +97,7 @@ def load_qcfs_into_snn(ann: nn.Module, snn: nn.Module, *, levels: int = 1) -> di
             weight of the ANN has no place in the SNN.
     """
     acts = {name: m for name, m in ann.named_modules() if isinstance(m, QCFS)}
-    neurons = {name: m for name, m in snn.named_modules() if isinstance(m, SpikingNeuron)}
+    neurons = dict(find_neurons(snn))
     if list(acts) != list(neurons):
         raise ValueError(f"the ANN's QCFS layers {list(acts)[:4]}... and the SNN's neurons {list(neurons)[:4]}... "
                          f"are not at the same module paths; expected the same architecture")

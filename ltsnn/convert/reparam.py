@@ -14,12 +14,14 @@ image setting of the official code.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from ltsnn.convert.qcfs import source_kwargs
+from ltsnn.neurons import NeuronSpec
 
 
 def binary_model_args(model_args: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,11 +30,17 @@ def binary_model_args(model_args: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: the network is not an LM-HT network on time-averaged input.
     """
-    kwargs = source_kwargs(model_args, neuron="lmht", what="an LM-HT network (model.neuron=lmht) to reparameterise",
-                           why="the reparameterisation repeats a static input L·T times")
-    levels = int(dict(kwargs.get("neuron_options") or {}).get("levels", 2))
-    kwargs.update(neuron="lmht_binary", mean_repeat=levels * int(kwargs.get("mean_repeat", 1)))
+    kwargs, spec = source_kwargs(model_args, neuron="lmht",
+                                 what="an LM-HT network (model.neuron=lmht) to reparameterise",
+                                 why="the reparameterisation repeats a static input L·T times")
+    kwargs.update(neuron=dataclasses.replace(spec, name="lmht_binary").to_dict(),
+                  mean_repeat=binary_levels(model_args) * int(kwargs.get("mean_repeat", 1)))
     return {"name": model_args["name"], "kwargs": kwargs}
+
+
+def binary_levels(model_args: Mapping[str, Any]) -> int:
+    """L of an LM-HT (or binary) network's ``model_args``: its neuron's ``levels`` option (LM-HT's default 2)."""
+    return int(NeuronSpec.coerce(model_args["kwargs"].get("neuron", {})).options.get("levels", 2))
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """Frames of a whole split computed once from event files, in memory or in an on-disk cache.
 
 A :class:`FrameJob` says how one split's event files become frames: which files, which time
-windows of them are samples, the reader, the sensor size and the keyword arguments of
-:func:`~ltsnn.data.functional.to_frames`. :func:`compute_frames` runs it (in parallel, with a
+windows of them are samples, the reader, the sensor size, and the representation
+(:mod:`ltsnn.data.representations`) with its options. :func:`compute_frames` runs it (in parallel, with a
 progress bar if asked) into an array ``[N, T, C, H, W]``; :func:`cached_frames` does the same once
 and keeps the result on disk.
 
@@ -12,9 +12,11 @@ The cache of a split is two files in ``cache_dir/<data set>/``:
 - ``<split>-<key>.json``: the full key, the shape, dtype and sha256 of the frames, written last.
 
 The key is the sha256 of (cache format, ltsnn version, data set, split, each file's path relative
-to the root with its size and mtime, the sample windows, reader, sensor size, frame options).
-Both files are written to a temporary name and renamed (``os.replace``), the ``.json`` last, so a
-build killed at any point leaves no pair that a later run would use. A pair is used only when the
+to the root with its size and mtime, the sample windows, reader, sensor size, and the
+representation's :meth:`~ltsnn.data.representations.Representation.key`: its name, version and
+every option with the defaults filled in). Both files are written atomically
+(:func:`ltsnn.files.atomic_path`), the ``.json`` last, so a build killed at any point leaves no
+pair that a later run would use. A pair is used only when the
 ``.json`` names the same key and the ``.npy`` has the recorded shape, dtype and exact byte size;
 otherwise it is rebuilt, with one log line saying why. :func:`verify_cache` also checks the sha256.
 
@@ -34,23 +36,20 @@ from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
 import numpy as np
 
 from ltsnn import __version__
-from ltsnn.data.functional import to_frames
-from ltsnn.data.functional.colour import ltsnn_colour_frames
+from ltsnn.data.representations import REPRESENTATIONS
+from ltsnn.files import atomic_path, remove_dead_temporaries, write_text_atomic
 
 if TYPE_CHECKING:
     from ltsnn.data.io import Recording
 
-CACHE_FORMAT = 1
+# 2: the key holds the representation's key (name, version, resolved options).
+CACHE_FORMAT = 2
 CACHE_ENV = "LTSNN_CACHE"
 # Files per task sent to a worker: enough to hide the inter-process overhead, few enough for a smooth bar.
 _FILES_PER_TASK = 8
 _HASH_CHUNK = 1 << 24
 
 log = logging.getLogger(__name__)
-
-# Events -> frames [T, C, H, W]: ``"frames"`` (to_frames: counts or presence, OFF/ON channels) or
-# ``"ltsnn_colour"`` (the LT-SNN code's red/green presence frames in [0, 255], methods.md §1.8).
-REPRESENTATIONS = {"frames": to_frames, "ltsnn_colour": ltsnn_colour_frames}
 
 Window = tuple[int, int]
 
@@ -65,8 +64,8 @@ class FrameJob(NamedTuple):
         read: path -> :class:`~ltsnn.data.io.Recording`; a module-level function (workers import it by name).
         sensor_size: (W, H) in pixels.
         frame_options: keyword arguments of the representation's function besides ``sensor_size``
-            (for ``"frames"``: ``n_time_bins``, ``bin_by``, ``binary``, ...).
-        representation: a key of :data:`REPRESENTATIONS`.
+            (for ``"frames"``: ``n_time_bins``, ``bin_by``, ``binary``, ...); omitted ones take its defaults.
+        representation: a name in :data:`~ltsnn.data.representations.REPRESENTATIONS`.
     """
 
     paths: tuple[str, ...]
@@ -88,22 +87,8 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ltsnn"
 
 
-def storage_dtype(frame_options: Mapping, representation: str = "frames") -> np.dtype:
-    """How frames are kept until an item is read (and cast to float32): compactly where that is exact.
-
-    uint8 for binary frames and for LT-SNN colour frames (integers 0..255), uint16 for event counts
-    (a value that does not fit raises, see :func:`stored_frames`), float32 when a resize other than
-    ``"nearest"`` makes fractional values.
-    """
-    if representation == "ltsnn_colour":
-        return np.dtype(np.uint8)
-    if frame_options.get("size") is not None and frame_options.get("resize_mode", "area") != "nearest":
-        return np.dtype(np.float32)
-    return np.dtype(np.uint8 if frame_options.get("binary", True) else np.uint16)
-
-
 def file_frames(job: FrameJob, i: int) -> np.ndarray:
-    """The frames of file ``i``'s samples: [k, T, C, H, W] in :func:`storage_dtype` (k = its sample count).
+    """The frames of file ``i``'s samples: [k, T, C, H, W] in the representation's storage dtype (k = its sample count).
 
     Raises:
         ValueError: naming the file when it cannot be read or turned into frames (the reader's or
@@ -127,15 +112,17 @@ def file_frames(job: FrameJob, i: int) -> np.ndarray:
 def stored_frames(events: np.ndarray, *, sensor_size: tuple[int, int], frame_options: Mapping, where: str,
                   representation: str = "frames") -> np.ndarray:
     """The representation's frames (``to_frames(events, sensor_size=..., **frame_options)`` by default)
-    cast to :func:`storage_dtype`.
+    in its :meth:`~ltsnn.data.representations.Representation.storage_dtype`: uint8 for presence and
+    colour frames, uint16 for counts, float32 for averaged resizes and voxel grids.
 
     Raises:
         ValueError: starting with ``where`` (the file or sample), from the representation's function,
             or when a frame value does not fit the storage dtype (nothing is clipped).
     """
-    dtype = storage_dtype(frame_options, representation)
+    entry = REPRESENTATIONS.lookup(representation)
+    dtype = entry.storage_dtype(frame_options)
     try:
-        frames = REPRESENTATIONS[representation](events, sensor_size=sensor_size, **frame_options)
+        frames = entry(events, sensor_size=sensor_size, **frame_options)
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
     stored = frames.astype(dtype)
@@ -200,8 +187,7 @@ def cache_key(job: FrameJob, *, dataset: str, split: str, root: str | os.PathLik
                       None if windows is None else [list(w) for w in windows]])
     description = {"format": CACHE_FORMAT, "ltsnn": __version__, "dataset": dataset, "split": split,
                    "reader": f"{job.read.__module__}.{job.read.__qualname__}", "sensor_size": list(job.sensor_size),
-                   "representation": job.representation,
-                   "frame_options": dict(sorted(job.frame_options.items())), "files": files}
+                   "representation": REPRESENTATIONS.lookup(job.representation).key(job.frame_options), "files": files}
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 
 
@@ -221,7 +207,7 @@ def cached_frames(job: FrameJob, *, cache_dir: str | os.PathLike, dataset: str, 
     A valid cache is memory-mapped without reading any event file. An invalid one (truncated,
     written for another key, wrong shape or dtype, no ``.json``) is rebuilt, with a log line saying
     why. Building computes into a temporary ``.npy`` (see :func:`compute_frames`), then renames it
-    and writes the ``.json``.
+    and writes the ``.json`` (both through :mod:`ltsnn.files`).
     """
     key = cache_key(job, dataset=dataset, split=split, root=root)
     npy, meta = cache_paths(cache_dir, dataset=dataset, split=split, key=key)
@@ -230,28 +216,20 @@ def cached_frames(job: FrameJob, *, cache_dir: str | os.PathLike, dataset: str, 
         return CachedFrames(frames, npy, True)
     if reason is not None:
         log.warning("frame cache %s: %s; rebuilding it", npy, reason)
-    _remove_dead_temporaries(npy)
+    remove_dead_temporaries(npy)
     meta.unlink(missing_ok=True)                                    # the old pair must never look complete
-    tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp")
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_path(npy) as tmp:
         frames = compute_frames(job, allocate=lambda shape, dtype: np.lib.format.open_memmap(
             tmp, mode="w+", dtype=dtype, shape=shape), num_workers=num_workers, progress=progress,
             desc=f"{dataset} {split}")
         frames.flush()
         digest = _sha256(frames)
-        del frames                                                  # close the map before renaming
-        _fsync(tmp)
-        os.replace(tmp, npy)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    info = {"format": CACHE_FORMAT, "key": key, "dataset": dataset, "split": split, "ltsnn": __version__,
-            "shape": list(np.load(npy, mmap_mode="r").shape),
-            "dtype": storage_dtype(job.frame_options, job.representation).str, "sha256": digest,
-            "representation": job.representation, "frame_options": dict(job.frame_options),
-            "sensor_size": list(job.sensor_size)}
-    _write_text_atomic(meta, json.dumps(info, indent=1) + "\n")
+        info = {"format": CACHE_FORMAT, "key": key, "dataset": dataset, "split": split, "ltsnn": __version__,
+                "shape": list(frames.shape), "dtype": frames.dtype.str, "sha256": digest,
+                "representation": REPRESENTATIONS.lookup(job.representation).key(job.frame_options),
+                "sensor_size": list(job.sensor_size)}
+        del frames                                                  # close the map before the rename
+    write_text_atomic(meta, json.dumps(info, indent=1) + "\n")
     frames, reason = _open_cache(npy, meta, key)
     if frames is None:
         raise OSError(f"frame cache {npy}: just written but unreadable ({reason})")
@@ -330,25 +308,6 @@ def _open_cache(npy: Path, meta: Path, key: str) -> tuple[np.ndarray | None, str
     return frames, None
 
 
-def _remove_dead_temporaries(npy: Path) -> None:
-    """Delete temporaries of this cache file left by builds that were killed (their process is gone)."""
-    for tmp in npy.parent.glob(f".{npy.name}.*.tmp"):
-        pid = tmp.name[len(npy.name) + 2:-len(".tmp")]
-        if pid.isdigit() and not _alive(int(pid)):
-            log.warning("frame cache: removing %s, left by an interrupted build", tmp)
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sha256(frames: np.ndarray) -> str:
     digest = hashlib.sha256()
     flat = frames.reshape(-1).view(np.uint8)
@@ -357,19 +316,3 @@ def _sha256(frames: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ltsnn.data.events import EVENT_DTYPE, make_events
+from ltsnn.data.io.dat import write_dat
 from ltsnn.files import write_atomic
 
 # Bump when the generator's output changes for the same parameters: old cache files are then ignored.
@@ -278,25 +279,15 @@ def export_gen1(sample: Sample, folder: str | Path, name: str, params: ShapesPar
         The two paths.
     """
     folder = Path(folder)
-    header = (f"% Data file containing Event2D events.\n% Version 2\n% Height {params.height}\n"
-              f"% Width {params.width}\n").encode("ascii") + bytes([0, 8])
-    records = np.empty(len(sample.events), dtype=[("t", "<u4"), ("w", "<u4")])
-    records["t"] = sample.events["t"]
-    records["w"] = (sample.events["x"].astype(np.uint32) | (sample.events["y"].astype(np.uint32) << 14)
-                    | (sample.events["p"].astype(np.uint32) << 28))
     td, bbox = folder / f"{name}_td.dat", folder / f"{name}_bbox.npy"
-    write_atomic(td, lambda f: f.write(header + records.tobytes()))
+    write_dat(td, sample.events, sensor_size=params.sensor_size)
     legacy = np.zeros(len(sample.labels), dtype=GEN1_LEGACY_BOX_DTYPE)
     legacy["ts"] = params.label_us
     legacy["x"], legacy["y"], legacy["w"], legacy["h"] = sample.boxes.T
     legacy["class_id"] = sample.labels
     legacy["confidence"] = 1.0
     legacy["track_id"] = np.arange(len(sample.labels))
-
-    def write_npy(f) -> None:
-        np.save(f, legacy)
-
-    write_atomic(bbox, write_npy)
+    write_atomic(bbox, lambda f: np.save(f, legacy))
     return td, bbox
 
 

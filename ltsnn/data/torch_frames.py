@@ -1,10 +1,11 @@
 """Events -> frames in torch, on any device: the same rules and the same frames as :mod:`ltsnn.data.functional`.
 
-The binning rules (:func:`~ltsnn.data.functional.frames.bin_start_times`, ``count_bin_bounds``,
-``voxel_time_split``) and resize weights (:func:`~ltsnn.data.functional.resize.resize_weights`) are
-the numpy module's, called here on tensors or turned into small tensors; this module only does the
-accumulation with torch ops that run on CUDA as on the CPU (searchsorted, repeat_interleave,
-bincount, index_add_, scatter_reduce_, matmul in float64). Counts are integers and resizing is
+The binning rules (:func:`~ltsnn.data.functional.frames.bin_bounds`, searched with
+``torch.searchsorted`` on the events' device, and ``voxel_time_split``) and resize weights
+(:func:`~ltsnn.data.functional.resize.resize_weights`) are the numpy module's, called here on
+tensors or turned into small tensors; this module only does the accumulation with torch ops that
+run on CUDA as on the CPU (searchsorted, repeat_interleave, bincount, index_add_, scatter_reduce_,
+matmul in float64). Counts are integers and resizing is
 exact in float64 (see :mod:`ltsnn.data.functional.resize`), so the frames are bit-identical to the
 numpy path's on every device.
 
@@ -18,8 +19,8 @@ import numpy as np
 import torch
 
 from ltsnn.data.functional.colour import COLOUR_BINNINGS, colour_from_last_event
-from ltsnn.data.functional.frames import (POLARITY_CHANNELS, bin_start_times, check_cell_count, check_frame_options,
-                                          count_bin_bounds, windows_needed)
+from ltsnn.data.functional.frames import (POLARITY_CHANNELS, bin_bounds, check_cell_count, check_frame_options,
+                                          first_outside_range)
 from ltsnn.data.functional.resize import resize_weights
 from ltsnn.data.functional.voxel import voxel_time_split
 
@@ -63,18 +64,27 @@ def checked_columns(t, x, y, p, sensor_size: tuple[int, int], caller: str) -> tu
     return t, x.int(), y.int(), p.int()
 
 
-def bin_bounds_torch(t: torch.Tensor, *, n_time_bins: int | None, bin_by: str, window_us: int | None = None) -> list[int]:
-    """Event-index bounds [T + 1] of the time bins (as :func:`ltsnn.data.functional.frames.bin_bounds`)."""
-    n = t.numel()
-    if n == 0:
-        return [0] * ((n_time_bins or 0) + 1)
-    t_first, t_last = int(t[0]), int(t[-1])
-    if n_time_bins is None:
-        n_time_bins = windows_needed(t_first, t_last, window_us)
-    if bin_by == "count":
-        return count_bin_bounds(n, n_time_bins)
-    starts = bin_start_times(t_first, t_last, n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us)
-    return torch.searchsorted(t, torch.tensor(starts, dtype=torch.int64, device=t.device)).tolist()
+def bin_bounds_torch(t: torch.Tensor, *, n_time_bins: int | None, bin_by: str, window_us: int | None = None,
+                     t_range: tuple[int, int] | None = None) -> list[int]:
+    """Event-index bounds [T + 1] of the time bins (:func:`ltsnn.data.functional.frames.bin_bounds`, searched on
+    the tensor's device)."""
+    def search(starts: list[int]) -> list[int]:
+        return torch.searchsorted(t, torch.tensor(starts, dtype=torch.int64, device=t.device)).tolist()
+
+    return bin_bounds(t, n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us, t_range=t_range, search=search)
+
+
+def columns_in_range(t, x, y, p, t_range: tuple[int, int], caller: str) -> tuple[torch.Tensor, ...]:
+    """The columns of the events in [t_start, t_end), stably sorted by t if they were not (as
+    :func:`ltsnn.data.functional.frames.events_in_range`)."""
+    i = first_outside_range(t, t_range)
+    if i is not None:
+        raise ValueError(f"{caller}: event {i} has t = {int(t[i])} µs; expected {t_range[0]} <= t < {t_range[1]} "
+                         f"(t_range)")
+    if t.numel() > 1 and bool((t[1:] < t[:-1]).any()):
+        order = torch.sort(t, stable=True).indices
+        return t[order], x[order], y[order], p[order]
+    return t, x, y, p
 
 
 def resize_frames_torch(frames: torch.Tensor, size: tuple[int, int], *, mode: str) -> torch.Tensor:
@@ -96,22 +106,27 @@ def time_bin_of_events(bounds: list[int], device: torch.device) -> torch.Tensor:
 def to_frames_torch(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, *,
                     sensor_size: tuple[int, int], n_time_bins: int | None, bin_by: str = "duration",
                     binary: bool = True, window_us: int | None = None, polarity_channels: int = 2,
-                    size: tuple[int, int] | None = None, resize_mode: str = "area") -> torch.Tensor:
+                    size: tuple[int, int] | None = None, resize_mode: str = "area",
+                    t_range: tuple[int, int] | None = None) -> torch.Tensor:
     """Events -> frames on the events' device; every option and result as :func:`ltsnn.data.functional.to_frames`.
 
     Args:
-        t, x, y, p: integer tensors [N] on one device (t µs non-decreasing, x < W, y < H, p in {0, 1}).
-        sensor_size, n_time_bins, bin_by, binary, window_us, polarity_channels, size, resize_mode:
+        t, x, y, p: integer tensors [N] on one device (t µs non-decreasing unless ``t_range`` is given,
+            x < W, y < H, p in {0, 1}).
+        sensor_size, n_time_bins, bin_by, binary, window_us, polarity_channels, size, resize_mode, t_range:
             as :func:`ltsnn.data.functional.to_frames`.
 
     Returns:
         float32 [T, C, H, W] (or [T, C, H', W'] with ``size``) on the events' device.
     """
     check_frame_options("to_frames_torch", sensor_size=sensor_size, n_time_bins=n_time_bins, bin_by=bin_by,
-                        window_us=window_us, polarity_channels=polarity_channels, size=size, resize_mode=resize_mode)
+                        window_us=window_us, polarity_channels=polarity_channels, size=size, resize_mode=resize_mode,
+                        t_range=t_range)
+    if t_range is not None:
+        t, x, y, p = columns_in_range(t, x, y, p, t_range, "to_frames_torch")
     t, x, y, p = checked_columns(t, x, y, p, sensor_size, "to_frames_torch")
     width, height = (int(s) for s in sensor_size)
-    bounds = bin_bounds_torch(t, n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us)
+    bounds = bin_bounds_torch(t, n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us, t_range=t_range)
     n_bins, first, last = len(bounds) - 1, bounds[0], bounds[-1]
     plane = height * width
     check_cell_count("to_frames_torch", n_bins, polarity_channels, height, width)

@@ -100,7 +100,7 @@ def _check(condition: bool, caller: str, message: str) -> None:
 
 def _scaled(boxes: np.ndarray, *, before: tuple[int, int], after: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Boxes of a (H, W) image resized to (H', W'), and all indices kept."""
-    scaled = box_ops.scale_boxes(boxes, scale_y=after[0] / before[0], scale_x=after[1] / before[1])
+    scaled = box_ops.scale_boxes(boxes, from_size=before, to_size=after)
     return scaled, np.arange(len(scaled))
 
 

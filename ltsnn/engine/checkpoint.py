@@ -5,29 +5,34 @@ cannot run code. It holds everything needed to continue a run bit for bit on the
 
     format, version       the marker that tells an ltsnn checkpoint from any other file
     model                 the state dict of the plain (unwrapped, uncompiled) model
-    model_args            {"name": ..., "kwargs": {...}}: how to rebuild the model with create_model
     optimizer, scheduler  their state dicts
     epoch, step           epochs completed, optimizer steps taken
-    omega                 Ω of the loss at the time of saving
+    task                  the task's own state (:meth:`ltsnn.engine.Task.state_dict`, e.g. Ω of the loss)
     rng                   the torch (CPU and CUDA), numpy and python ``random`` generator states
-    config                the resolved run config as nested dicts (stored, never read, by the engine)
     history               the per-epoch metric records so far
+    model_args, config    how to rebuild the model and the resolved run config, as given to ``fit`` (the
+                          builder's, :mod:`ltsnn.build`; empty for a run built by hand); never read by the engine
 """
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
 
+from ltsnn.engine.metrics import Record, RunFolder, write_history
+from ltsnn.engine.optim import restore_optimizer
 from ltsnn.files import write_atomic
 
+if TYPE_CHECKING:
+    from ltsnn.engine.task import Task
+
 FORMAT = "ltsnn-checkpoint"
-VERSION = 1
-REQUIRED = ("model", "model_args", "optimizer", "scheduler", "epoch", "step", "omega", "rng", "config", "history")
+VERSION = 2                                                     # 2: the task's state under "task" (was "omega")
+REQUIRED = ("model", "model_args", "optimizer", "scheduler", "epoch", "step", "task", "rng", "config", "history")
 
 
 class CheckpointError(Exception):
@@ -92,3 +97,62 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Checkpointer:
+    """The save policy of a run, and its resumption.
+
+    After each epoch :meth:`end_epoch` appends the record to the history and rewrites ``metrics.jsonl`` /
+    ``thresholds.csv``; it writes ``checkpoints/last.pt`` every ``every`` epochs and after the last one
+    (and redraws the task's plots then), and ``checkpoints/best.pt`` on a new best ``test_<task.metric>``.
+    """
+
+    def __init__(self, folder: RunFolder, task: "Task", optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, *, epochs: int, every: int,
+                 model_args: Mapping[str, Any], config: Mapping[str, Any]):
+        self.folder, self.task, self.optimizer, self.scheduler = folder, task, optimizer, scheduler
+        self.epochs, self.every = epochs, every
+        self.stored = {"model_args": dict(model_args), "config": dict(config)}
+        self.history: list[Record] = []
+        self.saved_epoch: int | None = None
+        folder.checkpoints.mkdir(parents=True, exist_ok=True)
+
+    def resume(self, state: Mapping[str, Any]) -> tuple[int, int]:
+        """Load ``state`` into the model, optimizer, scheduler, task and RNGs; returns (epoch, step) to go on from."""
+        if state["epoch"] > self.epochs:
+            raise CheckpointError(f"{self.folder.last}: the checkpoint is at epoch {state['epoch']}, past the "
+                                  f"{self.epochs} epochs asked for")
+        self.task.model.load_state_dict(state["model"])
+        restore_optimizer(self.optimizer, self.scheduler, state)
+        self.task.load_state_dict(state["task"])
+        set_rng_state(state["rng"])
+        self.history = [dict(r) for r in state["history"]]
+        self.saved_epoch = state["epoch"]
+        write_history(self.folder, self.history)                 # drop epochs logged after the checkpoint
+        return state["epoch"], state["step"]
+
+    def end_epoch(self, record: Record, *, step: int) -> None:
+        key = f"test_{self.task.metric}"
+        new_best = record[key] > max((r[key] for r in self.history), default=-1.0)
+        self.history.append(record)
+        write_history(self.folder, self.history)
+        epoch = record["epoch"]
+        due = epoch % self.every == 0 or epoch == self.epochs
+        if not (due or new_best):
+            return
+        state = {"model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "epoch": epoch, "step": step,
+                 "task": self.task.state_dict(), "rng": rng_state(), "history": [dict(r) for r in self.history],
+                 **self.stored}
+        if due:
+            save_checkpoint(self.folder.last, state)
+            self.saved_epoch = epoch
+            self.task.write_plots(self.history, self.folder.plots)
+        if new_best:
+            save_checkpoint(self.folder.best, state)
+
+    def last_good(self) -> str:
+        """Where the run can be continued from, for error messages."""
+        if self.saved_epoch is None:
+            return "no checkpoint was written yet"
+        return f"the last good checkpoint is {self.folder.last} (epoch {self.saved_epoch})"

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ltsnn.engine.monitor import HookMonitor
+from ltsnn.layers import SeqToBatch
 from ltsnn.layers.quant import quantized_layers
 
 E_MAC_PJ = 4.6          # energy of one 32-bit float multiply-accumulate, pJ
@@ -65,15 +66,18 @@ class SynapticOpsMonitor(HookMonitor):
     """Per-layer input rate, operations and energy of every Conv2d and Linear layer of ``model``.
 
     Hooks the layers themselves (inside :class:`~ltsnn.layers.SeqToBatch` they see ``[T*B, ...]``), and
-    the model's forward to know which layer runs first. ``time_steps`` is T of the inputs that will be
-    fed while the monitor is entered.
+    the model's forward to know which layer runs first. T, the time steps a layer runs over, is read from
+    the ``[T, B, ...]`` sequence its :class:`~ltsnn.layers.SeqToBatch` receives (so a network that averages
+    its frames into one step is counted right); ``time_steps`` overrides it for every layer.
     """
 
-    def __init__(self, model: nn.Module, *, time_steps: int):
+    def __init__(self, model: nn.Module, *, time_steps: int | None = None):
         super().__init__(model, [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))])
-        if time_steps < 1:
+        if time_steps is not None and time_steps < 1:
             raise ValueError(f"SynapticOpsMonitor: time_steps must be >= 1, got {time_steps}")
         self.time_steps = time_steps
+        self.steps: dict[str, int] = {}                             # T each layer ran over
+        self._seq_steps: int | None = None                          # T of the sequence being folded now
         self.order: list[str] = []                                  # layer names in the order they first ran
         self.first: str | None = None                               # the layer that sees the input frames
         self.flops: dict[str, int] = {}
@@ -85,7 +89,13 @@ class SynapticOpsMonitor(HookMonitor):
 
     def attach(self) -> None:
         self.handles.append(self.model.register_forward_pre_hook(self._start))
+        for m in self.model.modules():
+            if isinstance(m, SeqToBatch):
+                self.handles.append(m.register_forward_pre_hook(self._sequence))
         super().attach()
+
+    def _sequence(self, module: nn.Module, inputs) -> None:
+        self._seq_steps = inputs[0].shape[0]                        # [T, B, ...]
 
     def _start(self, module: nn.Module, inputs) -> None:
         self._forward_started = True
@@ -99,6 +109,11 @@ class SynapticOpsMonitor(HookMonitor):
                     self.first = name
             per_frame = module.in_features if isinstance(module, nn.Linear) else x[0].numel()
             if name not in self.flops:
+                steps = self.time_steps or self._seq_steps
+                if steps is None:
+                    raise ValueError(f"SynapticOpsMonitor: layer {name!r} runs outside a SeqToBatch, so its time "
+                                     f"steps are unknown; expected time_steps=T")
+                self.steps[name] = steps
                 self.order.append(name)
                 self.flops[name] = layer_flops(module, out)
                 self.sums[name], self.mins[name] = x.sum(dtype=torch.float64), x.min()
@@ -127,10 +142,9 @@ class SynapticOpsMonitor(HookMonitor):
                 ``time_steps``.
         """
         check_first_layer(first_layer)
-        T = self.time_steps
         layers, n_conv, n_fc = {}, 0, 0
         for name in self.order:
-            frames = self.frames[name]
+            frames, T = self.frames[name], self.steps[name]
             if frames % T:
                 raise ValueError(f"layer {name!r} saw {frames} frames, not a multiple of time_steps={T}; "
                                  f"expected inputs with T={T}")
@@ -155,6 +169,7 @@ class SynapticOpsMonitor(HookMonitor):
                  "sops": sum(v["ops"] for v in layers.values() if v["input"] == "spikes"),
                  "flops": sum(v["flops"] for v in layers.values())}
         samples = min((v["samples"] for v in layers.values()), default=0)
+        T = self.steps[self.order[0]] if self.order else self.time_steps
         return {"time_steps": T, "e_mac_pj": e_mac, "e_ac_pj": e_ac, "first_layer": first_layer, "samples": samples,
                 "layers": layers, "total": total}
 

@@ -1,4 +1,4 @@
-"""The train / eval loop: Adam + cosine, Ω, state reset after every batch, monitors, checkpoints.
+"""The train / eval loop: one step per batch, state reset after every batch, a test after every epoch.
 
 Determinism: the shuffling of each epoch comes from a generator seeded by (seed, epoch) alone, the
 global generators (dropout, ...) are saved in every checkpoint, and the checkpoint is taken at an
@@ -11,23 +11,19 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ltsnn.engine.checkpoint import CheckpointError, rng_state, save_checkpoint, set_rng_state
-from ltsnn.engine.metrics import Record, RunFolder, write_history
-from ltsnn.engine.monitor import FiringRateMonitor, layer_thresholds
-from ltsnn.tasks.classification.loss import ClassificationLoss, MeanThresholdTracker
+from ltsnn.engine.checkpoint import Checkpointer
+from ltsnn.engine.metrics import Record, RunFolder, epoch_record
+from ltsnn.engine.monitor import FiringRateMonitor
+from ltsnn.engine.task import Task
 from ltsnn.neurons import reset_states
-
-Task = Any
-
-SCHEDULERS = ("cosine", "constant")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -66,15 +62,27 @@ def test_loader(dataset: Dataset, *, batch_size: int, num_workers: int, pin_memo
                       collate_fn=getattr(dataset, "collate_fn", None))
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, *, epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch learning-rate schedule. ``cosine``: lr·½(1 + cos(π e / epochs)), reaching 0 after the last
-    epoch (CosineAnnealingLR with T_max = epochs, η_min = 0, in closed form so that a resumed run with
-    more epochs follows the new schedule); ``constant``: lr throughout."""
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 0.5 * (1.0 + math.cos(math.pi * e / epochs)))
-    if kind == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0)
-    raise ValueError(f"unknown scheduler {kind!r}; expected one of {list(SCHEDULERS)}")
+@dataclass(frozen=True)
+class RunData:
+    """The training and test sets of a run and how they are batched.
+
+    ``seed`` fixes the data order of every epoch (with the epoch number); ``pin_memory`` for a GPU.
+    """
+
+    train: Dataset
+    test: Dataset
+    batch_size: int
+    num_workers: int = 0
+    seed: int = 0
+    pin_memory: bool = False
+
+    def train_batches(self, epoch: int) -> DataLoader:
+        return train_loader(self.train, batch_size=self.batch_size, num_workers=self.num_workers, seed=self.seed,
+                            epoch=epoch, pin_memory=self.pin_memory)
+
+    def test_batches(self) -> DataLoader:
+        return test_loader(self.test, batch_size=self.batch_size, num_workers=self.num_workers,
+                           pin_memory=self.pin_memory)
 
 
 def _bar(iterable: Iterable, *, enabled: bool, desc: str, total: int) -> Any:
@@ -84,9 +92,8 @@ def _bar(iterable: Iterable, *, enabled: bool, desc: str, total: int) -> Any:
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
 
-def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Optimizer,
-                    omega: MeanThresholdTracker, epoch: int, step: int, device: torch.device | str = "cpu",
-                    progress: bool = False) -> tuple[dict[str, Any], int]:
+def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Optimizer, epoch: int, step: int,
+                    device: torch.device | str = "cpu", progress: bool = False) -> tuple[dict[str, Any], int]:
     """One pass over ``loader``, one optimizer step per batch.
 
     Args:
@@ -98,14 +105,13 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
         NonFiniteLossError: naming the epoch and the (1-based) step whose loss was not finite; the
             optimizer has not stepped on it.
     """
-    model = task.model
-    model.train()
+    task.model.train()
     total_loss, seen = 0.0, 0
     meter = task.meter(split="train")
     bar = _bar(loader, enabled=progress, desc=f"epoch {epoch} train", total=len(loader))
     for i, (frames, target) in enumerate(bar):
         frames, target = frames.to(device), task.to_device(target, device)
-        out = task(frames, target, omega=omega.value)
+        out = task(frames, target)
         loss = float(out["loss"].detach())
         if not math.isfinite(loss):
             raise NonFiniteLossError(f"non-finite loss ({loss}) at epoch {epoch}, step {step + 1} "
@@ -113,9 +119,9 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         optimizer.step()
-        reset_states(model)                                     # the next batch starts from rest
+        reset_states(task.model)                                # the next batch starts from rest
         step += 1
-        omega.after_step(model)                                 # Ω for the next batch: a one-batch lag
+        task.after_step()
         n = meter.update(out, target)
         total_loss += loss * n
         seen += n
@@ -125,7 +131,7 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
 
 
 @torch.no_grad()
-def evaluate(task: Task, loader: DataLoader, *, omega: float, device: torch.device | str = "cpu",
+def evaluate(task: Task, loader: DataLoader, *, device: torch.device | str = "cpu",
              progress: bool = False) -> dict[str, Any]:
     """Loss, the task's test metrics and per-layer firing rates over ``loader``.
 
@@ -133,136 +139,64 @@ def evaluate(task: Task, loader: DataLoader, *, omega: float, device: torch.devi
         ``{"loss": float, **metrics, "firing_rates": {layer: rate}, "n": samples}``; classification's metric
         is ``acc`` (argmax of the time-mean logits, in [0, 1]), detection's ``map``, ``map50``, per-class AP, ...
     """
-    model = task.model
-    model.eval()
+    task.model.eval()
     total_loss, seen = 0.0, 0
     meter = task.meter(split="test")
-    with FiringRateMonitor(model) as monitor:
+    with FiringRateMonitor(task.model) as monitor:
         for frames, target in _bar(loader, enabled=progress, desc="test", total=len(loader)):
             frames, target = frames.to(device), task.to_device(target, device)
-            out = task(frames, target, omega=omega)
-            reset_states(model)
+            out = task(frames, target)
+            reset_states(task.model)
             n = meter.update(out, target)
             total_loss += float(out["loss"]) * n
             seen += n
     return {"loss": total_loss / max(seen, 1), **meter.result(), "firing_rates": monitor.rates(), "n": seen}
 
 
-def fit(model: nn.Module, *, train_set: Dataset, test_set: Dataset, loss: ClassificationLoss | None = None,
-        omega_mode: str, epochs: int, lr: float, weight_decay: float, scheduler: str, batch_size: int, num_workers: int,
-        seed: int, run_dir: str | Path, checkpoint_every: int, config: Mapping[str, Any],
-        model_args: Mapping[str, Any], device: str = "cpu", progress: bool = False,
-        resume: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
-        task: Task | None = None) -> list[Record]:
-    """Train ``model`` for ``epochs`` epochs, testing after each, and keep the run folder up to date.
+def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+        *, epochs: int, run_dir: str | Path, checkpoint_every: int = 1, device: str = "cpu", progress: bool = False,
+        resume: Mapping[str, Any] | None = None, model_args: Mapping[str, Any] = {}, config: Mapping[str, Any] = {},
+        log: Callable[[str], None] = print) -> list[Record]:
+    """Train ``task.model`` for ``epochs`` epochs, testing after each, and keep the run folder up to date.
 
-    Every epoch appends a record (see :mod:`ltsnn.engine.metrics`) to ``metrics.jsonl`` and
-    ``thresholds.csv``, logs one line, redraws the plots when it writes ``checkpoints/last.pt`` (every
-    ``checkpoint_every`` epochs and after the last), and writes ``checkpoints/best.pt`` on a new best
-    value of the task's test metric (classification: accuracy; detection: mAP50).
+    Every epoch appends a record (:func:`ltsnn.engine.metrics.epoch_record`) to ``metrics.jsonl`` and
+    ``thresholds.csv`` and logs one line; :class:`~ltsnn.engine.checkpoint.Checkpointer` writes
+    ``checkpoints/last.pt`` every ``checkpoint_every`` epochs and after the last (redrawing the plots), and
+    ``checkpoints/best.pt`` on a new best ``test_<task.metric>``.
 
     Args:
-        model: the plain model (not wrapped or compiled), built after :func:`seed_everything` so that its
-            initialisation is seeded.
-        loss, omega_mode: the classification loss and how Ω is kept (:class:`ltsnn.tasks.classification.loss.MeanThresholdTracker`).
-        task: instead of ``loss``, the task to train, e.g. a :class:`~ltsnn.engine.task.DetectionTask`
-            (its ``model`` must be ``model``).
-        seed: fixes the data order of every epoch (with the epoch number).
-        config, model_args: stored as they are in every checkpoint (the engine does not read them).
-        resume: a checkpoint from :func:`ltsnn.engine.checkpoint.load_checkpoint` to continue from; the run
-            restarts at the epoch after it, with its weights, optimizer, scheduler, Ω, RNG and history.
+        task: the task to train; its model is the plain model, built after
+            :func:`seed_everything` so that its initialisation is seeded.
+        resume: a checkpoint (:func:`~ltsnn.engine.checkpoint.load_checkpoint`) to continue from: the run
+            restarts at the epoch after it, with its weights, optimizer, scheduler, task state, RNG and history.
+        model_args, config: stored as they are in every checkpoint (how :mod:`ltsnn.build` rebuilds the model,
+            and the run's config); the engine does not read them.
     Returns:
         The records of all epochs, the resumed ones included.
     Raises:
-        NonFiniteLossError: the train or test loss was not finite. The checkpoints are left as they
-            were: the last good one is named in the message.
+        NonFiniteLossError: the train or test loss was not finite; the checkpoints are left as they were
+            and the last good one is named in the message.
     """
-    folder = RunFolder(run_dir)
-    folder.checkpoints.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = make_scheduler(optimizer, scheduler, epochs=epochs)
-    omega = MeanThresholdTracker(omega_mode)
-    if (task is None) == (loss is None):
-        raise ValueError("fit: give either loss (classification) or task, not both or neither")
-    if task is None:
-        from ltsnn.tasks.classification.task import ClassificationTask
-        task = ClassificationTask(model, loss)
-    elif task.model is not model:
-        raise ValueError("fit: task.model is not the model being trained")
-    best_key = f"test_{task.metric}"
-    start, step, history = 0, 0, []
-    if resume is not None:
-        if resume["epoch"] > epochs:
-            raise CheckpointError(f"{folder.last}: the checkpoint is at epoch {resume['epoch']}, past the "
-                                  f"{epochs} epochs asked for")
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        for group, base_lr in zip(optimizer.param_groups, sched.base_lrs):
-            # The lr of the next epoch under this run's schedule (a no-op unless `epochs` changed).
-            group["lr"] = base_lr * sched.lr_lambdas[0](sched.last_epoch)
-        start, step, history = resume["epoch"], resume["step"], list(resume["history"])
-        omega.value = resume["omega"]
-        set_rng_state(resume["rng"])
-        write_history(folder, history)                          # drop epochs logged after the checkpoint
-    pin = str(device).startswith("cuda")
-    test_batches = test_loader(test_set, batch_size=batch_size, num_workers=num_workers, pin_memory=pin)
-    saved_epoch = start if resume is not None else None
-    best_value = max((r[best_key] for r in history), default=-1.0)
-
+    task.model.to(device)
+    saver = Checkpointer(RunFolder(run_dir), task, optimizer, scheduler, epochs=epochs, every=checkpoint_every,
+                         model_args=model_args, config=config)
+    start, step = saver.resume(resume) if resume is not None else (0, 0)
+    test_batches = data.test_batches()
     for epoch in range(start, epochs):
-        t0 = time.perf_counter()
-        lr_now = optimizer.param_groups[0]["lr"]
-        omega.start_epoch(model)
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)                          # per-item augmentation of this epoch
-        loader = train_loader(train_set, batch_size=batch_size, num_workers=num_workers, seed=seed, epoch=epoch,
-                              pin_memory=pin)
+        t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+        task.start_epoch()
         try:
-            train, step = train_one_epoch(task, loader, optimizer=optimizer, omega=omega, epoch=epoch + 1,
+            train, step = train_one_epoch(task, data.train_batches(epoch), optimizer=optimizer, epoch=epoch + 1,
                                           step=step, device=device, progress=progress)
         except NonFiniteLossError as e:
-            raise NonFiniteLossError(f"{e}; stopped, {_last_good(folder, saved_epoch)}") from None
-        sched.step()
-        test = evaluate(task, test_batches, omega=omega.value, device=device, progress=progress)
+            raise NonFiniteLossError(f"{e}; stopped, {saver.last_good()}") from None
+        scheduler.step()
+        test = evaluate(task, test_batches, device=device, progress=progress)
         if not math.isfinite(test["loss"]):
             raise NonFiniteLossError(f"non-finite test loss ({test['loss']}) after epoch {epoch + 1}, step {step}; "
-                                     f"stopped, {_last_good(folder, saved_epoch)}")
-        thresholds, fixed = layer_thresholds(model)
-        record = {"epoch": epoch + 1, "step": step, "train_loss": train.pop("loss"),
-                  **{f"train_{k}": v for k, v in train.items()}, "test_loss": test["loss"],
-                  **{f"test_{k}": v for k, v in test.items() if k not in ("loss", "firing_rates", "n")},
-                  "lr": lr_now, "omega": omega.value, "seconds": time.perf_counter() - t0, "thresholds": thresholds,
-                  "fixed_layers": fixed, "firing_rates": test["firing_rates"]}
-        history.append(record)
-        write_history(folder, history)
+                                     f"stopped, {saver.last_good()}")
+        record = epoch_record(task, epoch=epoch + 1, step=step, lr=lr, train=train, test=test,
+                              seconds=time.perf_counter() - t0)
         log(task.format_epoch(record, epochs=epochs))
-
-        due = (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs
-        new_best = record[best_key] > best_value
-        if due or new_best:
-            state = _state(model, optimizer, sched, epoch=epoch + 1, step=step, omega=omega.value, config=config,
-                           model_args=model_args, history=history)
-            if due:
-                save_checkpoint(folder.last, state)
-                saved_epoch = epoch + 1
-                task.write_plots(history, folder.plots)
-            if new_best:
-                best_value = record[best_key]
-                save_checkpoint(folder.best, state)
-    return history
-
-
-def _last_good(folder: RunFolder, saved_epoch: int | None) -> str:
-    if saved_epoch is None:
-        return "no checkpoint was written yet"
-    return f"the last good checkpoint is {folder.last} (epoch {saved_epoch})"
-
-
-def _state(model: nn.Module, optimizer: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, *,
-           epoch: int, step: int, omega: float, config: Mapping[str, Any], model_args: Mapping[str, Any],
-           history: list[Record]) -> dict[str, Any]:
-    return {"model": model.state_dict(), "model_args": dict(model_args), "optimizer": optimizer.state_dict(),
-            "scheduler": sched.state_dict(), "epoch": epoch, "step": step, "omega": float(omega), "rng": rng_state(),
-            "config": dict(config), "history": [dict(r) for r in history]}
+        saver.end_epoch(record, step=step)
+    return saver.history

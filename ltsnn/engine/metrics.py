@@ -4,9 +4,9 @@ One record per epoch (a plain dict, also kept in every checkpoint)::
 
     epoch            1-based
     step             optimizer steps taken so far
-    train_loss, train_acc, test_loss, test_acc     accuracies as fractions in [0, 1]
-    lr               the learning rate used during the epoch
-    omega            Ω after the epoch's last step (the one the test loss used)
+    train_loss, test_loss, train_<m>, test_<m>     the task's metrics (accuracy as a fraction in [0, 1])
+    lr               the learning rate used during the epoch (of the first parameter group)
+    <task state>     the task's :meth:`~ltsnn.engine.Task.state_dict` after the epoch (classification: omega)
     seconds          wall time of the epoch (train + test)
     thresholds       {layer: V_th} for every spiking layer, fixed ones included
     fixed_layers     [layer, ...] whose threshold is not learned
@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from ltsnn.engine.monitor import layer_thresholds
 from ltsnn.files import write_text_atomic
 
 Record = dict[str, Any]
@@ -80,12 +81,15 @@ def format_thresholds(thresholds: dict[str, float], fixed: Sequence[str]) -> str
     return " ".join(f"{n}={v:.3f}{'(fixed)' if n in fixed else ''}" for n, v in thresholds.items())
 
 
-def format_epoch(r: Record, *, epochs: int) -> str:
-    """The one line printed after every epoch."""
-    width = len(str(epochs))
-    return (f"epoch {r['epoch']:>{width}}/{epochs} | train loss {r['train_loss']:.4f} acc {100 * r['train_acc']:.2f}% "
-            f"| test loss {r['test_loss']:.4f} acc {100 * r['test_acc']:.2f}% | lr {r['lr']:.2e} "
-            f"| omega {r['omega']:.4f} | {r['seconds']:.1f} s | vth {format_thresholds(r['thresholds'], r['fixed_layers'])}")
+def epoch_record(task: Any, *, epoch: int, step: int, lr: float, train: dict[str, Any], test: dict[str, Any],
+                 seconds: float) -> Record:
+    """The record of one epoch (see the module docstring) from the train and test passes' results."""
+    thresholds, fixed = layer_thresholds(task.model)
+    train = dict(train)
+    return {"epoch": epoch, "step": step, "train_loss": train.pop("loss"), **{f"train_{k}": v for k, v in train.items()},
+            "test_loss": test["loss"], **{f"test_{k}": v for k, v in test.items() if k not in ("loss", "firing_rates", "n")},
+            "lr": lr, **task.state_dict(), "seconds": seconds, "thresholds": thresholds, "fixed_layers": fixed,
+            "firing_rates": test["firing_rates"]}
 
 
 def best_record(history: Sequence[Record], *, metric: str = "acc") -> Record:
@@ -94,14 +98,16 @@ def best_record(history: Sequence[Record], *, metric: str = "acc") -> Record:
     return max(history, key=lambda r: (r[f"test_{metric}"], -r["epoch"]))
 
 
-def format_summary(history: Sequence[Record], *, root: Path, metric: str = "acc") -> str:
-    """The lines printed at the end of a run: final and best test metric (accuracy, or a detection run's
-    ``map50``), final per-layer thresholds."""
-    last, best = history[-1], best_record(history, metric=metric)
+def format_summary(history: Sequence[Record], *, root: Path, task: Any) -> str:
+    """The lines printed at the end of a run: final and best test metric (in the task's words), final per-layer
+    thresholds."""
+    last, best = history[-1], best_record(history, metric=task.metric)
     seconds = sum(r["seconds"] for r in history)
-    value = ((lambda r: f"{100 * r['test_acc']:.2f}%") if metric == "acc" else (lambda r: f"{r[f'test_{metric}']:.4f}"))
-    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test {metric} "
-             f"{value(last)}, best {value(best)} (epoch {best['epoch']}); run folder {root}",
+
+    def value(r: Record) -> str:
+        return task.describe({k.removeprefix("test_"): v for k, v in r.items() if k.startswith("test_")})
+    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test {value(last)}, "
+             f"best {value(best)} (epoch {best['epoch']}); run folder {root}",
              "final thresholds per layer:"]
     for name, v in last["thresholds"].items():
         rate = last["firing_rates"].get(name)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltsnn.neurons.base import SpikingNeuron
-
-
-def neuron_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The spiking layers of ``model`` (:class:`SpikingNeuron` instances), as (qualified name, module)."""
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, SpikingNeuron)]
+from ltsnn.neurons import find_neurons
 
 
 def layer_thresholds(model: nn.Module) -> tuple[dict[str, float], list[str]]:
@@ -21,7 +16,7 @@ def layer_thresholds(model: nn.Module) -> tuple[dict[str, float], list[str]]:
         of the layers whose threshold is a buffer rather than a learnable parameter.
     """
     values, fixed = {}, []
-    for name, m in neuron_layers(model):
+    for name, m in find_neurons(model):
         v_th = getattr(m, "v_th", None)
         if not isinstance(v_th, torch.Tensor):
             continue                                                # a neuron without a threshold
@@ -67,7 +62,7 @@ class FiringRateMonitor(HookMonitor):
     """
 
     def __init__(self, model: nn.Module):
-        super().__init__(model, neuron_layers(model))
+        super().__init__(model, find_neurons(model))
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
 
@@ -91,7 +86,7 @@ class MembraneMonitor(HookMonitor):
     """
 
     def __init__(self, model: nn.Module):
-        super().__init__(model, neuron_layers(model))
+        super().__init__(model, find_neurons(model))
         self.moments: dict[str, torch.Tensor] = {}                  # [3]: count, sum, sum of squares
 
     def _hook(self, name: str):
@@ -119,4 +114,4 @@ def neuron_labels(model: nn.Module) -> dict[str, str]:
     """Short legible names of the spiking layers, numbered in module order: ``LIF1``, ``LIF2``, ... (the
     neuron class name without ``Neuron``), keyed by qualified name."""
     return {name: f"{type(m).__name__.removesuffix('Neuron')}{i}"
-            for i, (name, m) in enumerate(neuron_layers(model), start=1)}
+            for i, (name, m) in enumerate(find_neurons(model), start=1)}

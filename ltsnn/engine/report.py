@@ -20,21 +20,20 @@ from torch.utils.data import DataLoader
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, SynapticOpsMonitor, check_first_layer, model_size
 from ltsnn.engine.loop import evaluate
 from ltsnn.files import write_text_atomic
-from ltsnn.engine.metrics import Record, best_record
+from ltsnn.engine.metrics import Record
+from ltsnn.engine.task import Task
 from ltsnn.engine.monitor import MembraneMonitor, layer_thresholds, neuron_labels
 from ltsnn.layers.quant import quantized_layers
 
 REPORT_DPI = 200
-Task = Any
 
 
-def measure(task: Task, loader: DataLoader, *, omega: float, time_steps: int,
-            e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ, first_layer: str = "mac", device: str = "cpu",
+def measure(task: Task, loader: DataLoader, *, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ, first_layer: str = "mac",
+            device: str = "cpu",
             progress: bool = False) -> dict[str, Any]:
     """Run ``loader`` once through ``task`` with the firing-rate, membrane and synaptic-operation monitors.
 
     Args:
-        omega: Ω for the loss. time_steps: T of the frames in ``loader``.
         e_mac, e_ac, first_layer: as :meth:`~ltsnn.engine.energy.SynapticOpsMonitor.summary`.
     Returns:
         ``{"test": {"loss", "acc", "n"}, "neurons": {layer: {"label", "threshold", "fixed", "firing_rate",
@@ -42,8 +41,8 @@ def measure(task: Task, loader: DataLoader, *, omega: float, time_steps: int,
     """
     model = task.model
     check_first_layer(first_layer)                                  # fail before the pass over the data
-    with SynapticOpsMonitor(model, time_steps=time_steps) as ops, MembraneMonitor(model) as membrane:
-        result = evaluate(task, loader, omega=omega, device=device, progress=progress)
+    with SynapticOpsMonitor(model) as ops, MembraneMonitor(model) as membrane:
+        result = evaluate(task, loader, device=device, progress=progress)
     thresholds, fixed = layer_thresholds(model)
     stats = membrane.stats()
     labels = neuron_labels(model)
@@ -59,7 +58,7 @@ def measure(task: Task, loader: DataLoader, *, omega: float, time_steps: int,
 
 
 def write_report(folder: str | Path, *, task: Task, loader: DataLoader, history: Sequence[Record],
-                 omega: float, time_steps: int, source: str, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ,
+                 source: str, e_mac: float = E_MAC_PJ, e_ac: float = E_AC_PJ,
                  first_layer: str = "mac", device: str = "cpu", progress: bool = False) -> dict[str, Any]:
     """Measure the model of ``task`` (:func:`measure`) and write the report files into ``folder``.
 
@@ -72,7 +71,7 @@ def write_report(folder: str | Path, *, task: Task, loader: DataLoader, history:
     from ltsnn.engine.plots import write_energy_plot               # matplotlib: imported only when plotting
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    report = {"source": source, **measure(task, loader, omega=omega, time_steps=time_steps, e_mac=e_mac, e_ac=e_ac,
+    report = {"source": source, **measure(task, loader, e_mac=e_mac, e_ac=e_ac,
                                           first_layer=first_layer, device=device, progress=progress)}
     labels = {name: v["label"] for name, v in report["neurons"].items()}
     files = task.write_plots(history, folder, labels=labels, dpi=REPORT_DPI)
@@ -82,7 +81,7 @@ def write_report(folder: str | Path, *, task: Task, loader: DataLoader, history:
         files.append(save_quantized(task.model, folder / "quantized.safetensors"))
     report["files"] = [p.name for p in files]
     write_text_atomic(folder / "report.json", json.dumps(report, indent=2) + "\n")
-    write_text_atomic(folder / "report.md", _markdown(report, history))
+    write_text_atomic(folder / "report.md", _markdown(report, history, task))
     return report
 
 
@@ -93,32 +92,12 @@ _FIRST_LAYER_TEXT = {
 }
 
 
-def _accuracy_lines(test: dict[str, Any], history: Sequence[Record]) -> list[str]:
-    last, best = history[-1], best_record(history)
-    return [f"- test accuracy **{100 * test['acc']:.2f}%**, loss {test['loss']:.4f}",
-            f"- over the run: final test accuracy {100 * last['test_acc']:.2f}% (epoch {last['epoch']}), "
-            f"best {100 * best['test_acc']:.2f}% (epoch {best['epoch']})", "",
-            "![accuracy and loss](accuracy_loss.png)", ""]
-
-
-def _detection_lines(test: dict[str, Any], history: Sequence[Record]) -> list[str]:
-    last = history[-1]
-    best = best_record(history, metric="map50")
-    rows = [f"| {name} | {test['per_class_ap50'][name]:.4f} | {ap:.4f} |" for name, ap in test["per_class_ap"].items()]
-    return [f"- test **mAP50 {test['map50']:.4f}**, mAP@[.5:.95] {test['map']:.4f}, mAP75 {test['map75']:.4f} "
-            f"(COCO), VOC every-point AP50 {test['voc_ap50']:.4f}; loss {test['loss']:.4f}",
-            f"- over the run: final mAP50 {last['test_map50']:.4f} (epoch {last['epoch']}), best "
-            f"{best['test_map50']:.4f} (epoch {best['epoch']})", "",
-            "| class | AP50 | AP@[.5:.95] |", "|---|---:|---:|", *rows, "",
-            "![loss and mAP](loss_map.png)", "", "![predicted and true boxes](examples.png)", ""]
-
-
-def _markdown(report: dict[str, Any], history: Sequence[Record]) -> str:
+def _markdown(report: dict[str, Any], history: Sequence[Record], task: Task) -> str:
     test, ops, size = report["test"], report["synaptic"], report["size"]
     total = ops["total"]
     lines = ["# Run report", "",
              f"Measured: {report['source']}; test set, {test['n']} samples, T = {ops['time_steps']}.", ""]
-    lines += _detection_lines(test, history) if "map50" in test else _accuracy_lines(test, history)
+    lines += task.report_lines(test, history)
     lines += [
         "## Spiking layers", "",
         "Threshold V_th after training; firing rate = spikes per neuron per time step on the test set (mean "

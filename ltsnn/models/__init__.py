@@ -1,13 +1,13 @@
-"""Spiking models: ``create_model(name, **kw)``, ``list_models()``.
+"""Spiking models: ``create_model(name, ...)``, ``list_models()``.
 
-Every model maps time-major frames ``[T, B, C, H, W]`` to per-step outputs ``[T, B, K]`` and exposes
-``forward_features`` / ``forward_head``. Importing this package registers the built-in models.
+Every model is a :class:`SpikingModel`: it maps time-major frames ``[T, B, C, H, W]`` to per-step outputs
+``[T, B, K]`` and exposes ``forward_features`` / ``forward_head``; its neurons come from one
+:class:`~ltsnn.neurons.NeuronSpec`. One file per family, each registering its entries
+(``@register_model(name)``) and imported here; a new model is one file, imported below.
 """
 
-from ltsnn.models import vgg  # noqa: F401  (registers the VGG family)
-from ltsnn.models import dsr_vgg, mobilenet, resnet  # noqa: F401  (register vgg11, mobilenet_light, resnet19)
-from ltsnn.models import lmht_nets  # noqa: F401  (registers resnet18, resnet20, vgg13, vgg16: QCFS or any neuron)
-from ltsnn.models import yolo  # noqa: F401  (registers the detectors yolo_ltsnn, yolo_tiny)
-from ltsnn.models.registry import MODELS, create_model, list_models, register_model
+from ltsnn.models import mobilenet, resnet, vgg, yolo  # noqa: F401  (each registers its models)
+from ltsnn.models.base import SpikingModel
+from ltsnn.models.registry import MODELS, create_model, list_models, model_neuron, register_model
 
-__all__ = ["MODELS", "create_model", "list_models", "register_model"]
+__all__ = ["MODELS", "SpikingModel", "create_model", "list_models", "model_neuron", "register_model"]

@@ -1,73 +1,45 @@
-"""VGG-style spiking networks built from the architecture strings of LT-SNN Table 3.
+"""Every VGG: LT-SNN's Table 3 networks, TET's VGGSNN, DSR's VGG-11 and the QCFS / LM-HT VGG-13 and VGG-16.
 
-A string such as ``"32C3-64C3-AP2-FC512-FC10"`` reads left to right:
-
-- ``<c>C<k>``: conv k×k (stride 1, same padding, bias) → BN over T·B → spiking neuron
-- ``<c>DW``: depthwise-separable block (Howard et al.): depthwise 3×3 → BN → neuron →
-  pointwise 1×1 → BN → neuron
-- ``AP2`` / ``MP2``: 2×2 average / max pooling, applied *after* the spikes (methods §1.7)
-- ``FC<n>``: a linear layer. Hidden FC layers are followed by dropout only — no neuron and no
-  nonlinearity between them, as in the LT-SNN code; the last FC is the classifier and its width is
-  replaced by ``num_classes``. Its per-step outputs are the logits ``[T, B, K]``.
+All are an architecture string (:mod:`ltsnn.models.arch`) of spiking conv layers followed by a classifier;
+they differ in the classifier and the initialisation, which each class below describes. Every conv layer's
+activation is built from the model's :class:`~ltsnn.neurons.NeuronSpec`; the first one (which sees
+real-valued frames) keeps a fixed threshold unless ``learn_first_threshold`` (LT-SNN's convention,
+methods §1.3).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Mapping
-
 import torch
 from torch import nn
 
-from ltsnn.layers import SeqToBatch
-from ltsnn.models.common import NeuronFactory, as_pair, check_input, conv_bn
+from ltsnn.layers import SeqToBatch, TimeInput
+from ltsnn.models.arch import FC, conv_stack, parse_arch
+from ltsnn.models.base import Size, SpikingModel
 from ltsnn.models.registry import register_model
+from ltsnn.neurons import NeuronSpec
 
-_TOKEN = re.compile(r"^(?:(?P<c>\d+)C(?P<k>\d+)|(?P<dw>\d+)DW|(?P<pool>AP|MP)(?P<p>\d+)|FC(?P<fc>\d+))$")
 
+class SpikingVGG(SpikingModel):
+    """LT-SNN's VGGs: the string's conv layers, then its FC layers (methods §1.7).
 
-class SpikingVGG(nn.Module):
-    """A feed-forward spiking CNN described by an architecture string (see the module docstring)."""
+    Hidden FC layers are followed by dropout only (no neuron and no nonlinearity between them, as in the
+    LT-SNN code); the last FC is the classifier, its width replaced by ``num_classes``, and its per-step
+    outputs are the logits ``[T, B, K]``. Convs are initialised Kaiming fan-out, as TET's VGGSNN.
+    """
 
-    def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: int | tuple[int, int],
-                 neurons: NeuronFactory, dropout: float = 0.5, name: str = "vgg"):
-        super().__init__()
-        self.arch, self.name = arch, name
-        self.in_channels, self.input_size = in_channels, as_pair(input_size)
-        tokens = arch.split("-")
-        features: list[nn.Module] = []
-        c, (h, w) = in_channels, self.input_size
-        first = True
-        i = 0
-        while i < len(tokens) and not tokens[i].startswith("FC"):
-            m = _TOKEN.match(tokens[i])
-            if m is None:
-                raise ValueError(f"{name}: bad architecture token {tokens[i]!r} in {arch!r}")
-            if m["c"]:
-                c_out, k = int(m["c"]), int(m["k"])
-                features += [conv_bn(c, c_out, kernel=k), neurons(channels=c_out, first=first)]
-                c, first = c_out, False
-            elif m["dw"]:
-                c_out = int(m["dw"])
-                features += [conv_bn(c, c, groups=c), neurons(channels=c, first=first),
-                             conv_bn(c, c_out, kernel=1), neurons(channels=c_out)]
-                c, first = c_out, False
-            else:
-                p = int(m["p"])
-                features.append(SeqToBatch(nn.AvgPool2d(p) if m["pool"] == "AP" else nn.MaxPool2d(p)))
-                h, w = h // p, w // p
-            i += 1
-        fc_widths = []
-        for tok in tokens[i:]:
-            m = _TOKEN.match(tok)
-            if m is None or not m["fc"]:
-                raise ValueError(f"{name}: expected only FC layers after the first FC in {arch!r}, got {tok!r}")
-            fc_widths.append(int(m["fc"]))
+    def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
+                 dropout: float = 0.5, name: str = "vgg"):
+        super().__init__(name=name, in_channels=in_channels, input_size=input_size)
+        self.arch = arch
+        layers = parse_arch(arch)
+        n_conv = next((i for i, layer in enumerate(layers) if isinstance(layer, FC)), len(layers))
+        fc_widths = [layer.width for layer in layers[n_conv:] if isinstance(layer, FC)]
         if not fc_widths:
             raise ValueError(f"{name}: architecture {arch!r} has no classifier (FC) layer")
-        if h < 1 or w < 1:
-            raise ValueError(f"{name}: input size {self.input_size} is too small for {arch!r}")
-        self.features = nn.Sequential(*features)
+        if len(fc_widths) != len(layers) - n_conv:
+            raise ValueError(f"{name}: expected only FC layers after the first FC in {arch!r}")
+        self.features, (c, h, w) = conv_stack(layers[:n_conv], in_channels=in_channels, input_size=self.input_size,
+                                              neurons=neuron, where=f"{name} {arch!r}")
         head: list[nn.Module] = [nn.Flatten()]
         n = c * h * w
         for width in fc_widths[:-1]:
@@ -75,55 +47,175 @@ class SpikingVGG(nn.Module):
             n = width
         head.append(nn.Linear(n, num_classes))
         self.head = SeqToBatch(*head)
-        for mod in self.modules():
-            if isinstance(mod, nn.Conv2d):                          # as TET's VGGSNN
-                nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward_features(self, x_seq: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C, H, W]`` frames -> ``[T, B, C', H', W']`` feature spikes."""
-        check_input(x_seq, self.in_channels, self.input_size, self.name)
         return self.features(x_seq)
 
     def forward_head(self, f_seq: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C', H', W']`` -> per-step logits ``[T, B, K]``."""
-        return self.head(f_seq)
-
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x_seq))
+        return self.head(f_seq)                                     # [T, B, C', H', W'] -> [T, B, K]
 
 
-def _vgg(arch: str, name: str, *, in_channels: int, num_classes: int, input_size, neuron: str,
-         threshold_grad: str, learn_first_threshold: bool, neuron_options: Mapping[str, Any] | None,
-         dropout: float) -> SpikingVGG:
-    neurons = NeuronFactory(neuron, threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                            neuron_options=neuron_options)
-    return SpikingVGG(arch, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
-                      neurons=neurons, dropout=dropout, name=name)
+@register_model("vgg_tiny")
+def vgg_tiny(*, in_channels: int = 2, num_classes: int = 10, input_size: Size = 34, neuron: NeuronSpec = NeuronSpec(),
+             dropout: float = 0.0) -> SpikingVGG:
+    """Small VGG for 34x34 event digits (the demo default; ours, not in the papers)
+
+    Architecture: ``16C3-AP2-32C3-AP2-64C3-AP2-FC10`` (last FC = num_classes).
+    """
+    return SpikingVGG("16C3-AP2-32C3-AP2-64C3-AP2-FC10", in_channels=in_channels, num_classes=num_classes,
+                      input_size=input_size, neuron=neuron, dropout=dropout, name="vgg_tiny")
 
 
-def _register_vgg(name: str, arch: str, doc: str, *, default_size: int, default_dropout: float):
-    def build(*, in_channels: int = 2, num_classes: int = 10, input_size: int | tuple[int, int] = default_size,
-              neuron: str = "lif", threshold_grad: str = "sgp", learn_first_threshold: bool = False,
-              neuron_options: Mapping[str, Any] | None = None, dropout: float = default_dropout) -> SpikingVGG:
-        return _vgg(arch, name, in_channels=in_channels, num_classes=num_classes, input_size=input_size,
-                    neuron=neuron, threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                    neuron_options=neuron_options, dropout=dropout)
-    build.__doc__ = f"{doc}\n\nArchitecture: ``{arch}`` (last FC = num_classes)."
-    build.__name__ = name
-    register_model(name)(build)
-    return build
+@register_model("vgg7")
+def vgg7(*, in_channels: int = 2, num_classes: int = 10, input_size: Size = 48, neuron: NeuronSpec = NeuronSpec(),
+         dropout: float = 0.5) -> SpikingVGG:
+    """VGG-7 of LT-SNN (Table 3)
+
+    Architecture: ``32C3-32C3-AP2-64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-FC256-FC10`` (last FC = num_classes).
+    """
+    return SpikingVGG("32C3-32C3-AP2-64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-FC256-FC10",
+                      in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
+                      dropout=dropout, name="vgg7")
 
 
-ARCHS = {
-    "vgg_tiny": ("16C3-AP2-32C3-AP2-64C3-AP2-FC10",
-                 "Small VGG for 34x34 event digits (the demo default; ours, not in the papers)", 34, 0.0),
-    "vgg7": ("32C3-32C3-AP2-64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-FC256-FC10",
-             "VGG-7 of LT-SNN Table 3", 48, 0.5),
-    "vgg9": ("32C3-64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-FC512-FC10",
-             "VGG-9 of LT-SNN Table 3 (7.07 M at 2x48x48)", 48, 0.5),
-    "tet_vggsnn": ("64C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-512C3-512C3-AP2-FC10",
-                   "TET's VGGSNN, the 'VGG-Like' of LT-SNN Table 4 (9.27 M at 2x48x48)", 48, 0.0),
-}
+@register_model("vgg9")
+def vgg9(*, in_channels: int = 2, num_classes: int = 10, input_size: Size = 48, neuron: NeuronSpec = NeuronSpec(),
+         dropout: float = 0.5) -> SpikingVGG:
+    """VGG-9 of LT-SNN (Table 3; 7.07 M at 2x48x48)
 
-for _name, (_arch, _doc, _size, _drop) in ARCHS.items():
-    _register_vgg(_name, _arch, _doc, default_size=_size, default_dropout=_drop)
+    Architecture: ``32C3-64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-FC512-FC10`` (last FC =
+    num_classes).
+    """
+    return SpikingVGG("32C3-64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-FC512-FC10",
+                      in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
+                      dropout=dropout, name="vgg9")
+
+
+@register_model("tet_vggsnn")
+def tet_vggsnn(*, in_channels: int = 2, num_classes: int = 10, input_size: Size = 48, neuron: NeuronSpec = NeuronSpec(),
+               dropout: float = 0.0) -> SpikingVGG:
+    """VGGSNN of TET (Deng et al. 2022), the 'VGG-Like' of LT-SNN Table 4 (9.27 M at 2x48x48)
+
+    Architecture: ``64C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-512C3-512C3-AP2-FC10`` (last FC = num_classes).
+    """
+    return SpikingVGG("64C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-512C3-512C3-AP2-FC10",
+                      in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
+                      dropout=dropout, name="tet_vggsnn")
+
+
+class DSRVGG(SpikingModel):
+    """DSR's VGG (``cifar/modules/vgg.py``; methods §1.7, §4.3): conv stack, adaptive pooling, spiking output.
+
+    Each conv is conv3×3 (bias) → BN → neuron → dropout (the output neuron has none, as DSR's code), then
+    AdaptiveAvgPool(``pool_size``) → flatten → Linear → BN1d → neuron. The output is the last neuron's per-step
+    output ``[T, B, K]``; with a DSR neuron its mean over T is DSR's firing rate (DSR's LIF reads out an
+    exponentially *weighted* rate instead; a plain mean is used for every neuron here). DSR's
+    initialisation: Kaiming fan-out convs, N(0, 0.01) Linear, zero biases.
+    """
+
+    def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
+                 dropout: float = 0.1, pool_size: int = 7, name: str = "vgg11"):
+        super().__init__(name=name, in_channels=in_channels, input_size=input_size)
+        self.features, (c, _, _) = conv_stack(parse_arch(arch), in_channels=in_channels, input_size=self.input_size,
+                                              neurons=neuron, dropout=dropout, where=name)
+        self.fc = SeqToBatch(nn.AdaptiveAvgPool2d(pool_size), nn.Flatten(),
+                             nn.Linear(c * pool_size * pool_size, num_classes), nn.BatchNorm1d(num_classes))
+        self.out_spike = neuron.build(channels=num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.features(x_seq)
+
+    def forward_head(self, f_seq: torch.Tensor) -> torch.Tensor:
+        return self.out_spike(self.fc(f_seq))                      # fc: [T, B, C', H', W'] -> [T, B, K]
+
+
+@register_model("vgg11")
+def vgg11(*, in_channels: int = 2, num_classes: int = 10, input_size: Size = 48, neuron: NeuronSpec = NeuronSpec(),
+          dropout: float = 0.1) -> DSRVGG:
+    """VGG-11 of DSR (Meng et al. 2022), the 'VGG-11' of LT-SNN Tables 1/4 (spiking output layer; 9.48 M at 2x48x48)
+
+    Layout (DSR's cfg 'VGG11'): ``64C3-AP2-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-512C3-512C3-AP2``, then
+    AdaptiveAvgPool(7×7) → Linear(25088, K) → BN1d → neuron. At 48×48 the five poolings leave 1×1, which the
+    adaptive pool replicates to 7×7, so the classifier has 25088 inputs whatever the input size (H and W must
+    be at least 32). DSR learns every threshold; ``NeuronSpec("dsr_lif", learn_first_threshold=True)`` is DSR
+    itself. ``dropout`` follows each conv neuron (DSR: 0.1).
+    """
+    return DSRVGG("64C3-AP2-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-512C3-512C3-AP2", in_channels=in_channels,
+                  num_classes=num_classes, input_size=input_size, neuron=neuron, dropout=dropout, name="vgg11")
+
+
+class CifarVGG(SpikingModel):
+    """The VGG of the QCFS code (``putshua/ANN_SNN_QCFS`` Models/VGG.py; LM-HT's ann_models/VGG.py is the same).
+
+    Conv stages of [conv3×3 (bias), BN, activation, dropout] with 2×2 *average* pooling after each, then
+    flatten → FC 512·h·w→4096, activation, dropout → FC 4096→4096, activation, dropout → FC 4096→K. The
+    activations are QCFS (``neuron="qcfs"``, the ANN) or any spiking neuron, and the input goes through
+    :class:`~ltsnn.layers.TimeInput` (``time_input``, ``mean_repeat``); see :mod:`ltsnn.models.resnet` for
+    what the QCFS and LM-HT modes mean.
+    """
+
+    def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
+                 dropout: float, time_input: str, mean_repeat: int, name: str):
+        super().__init__(name=name, in_channels=in_channels, input_size=input_size)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+        self.time_input = TimeInput(time_input, repeat=mean_repeat)
+        self.features, (c, h, w) = conv_stack(parse_arch(arch), in_channels=in_channels, input_size=self.input_size,
+                                              neurons=neuron, dropout=dropout, where=name)
+        self.fc1 = SeqToBatch(nn.Flatten(), nn.Linear(c * h * w, 4096))
+        self.fc1_act = neuron.build(channels=4096)
+        self.fc2 = SeqToBatch(nn.Dropout(dropout), nn.Linear(4096, 4096))
+        self.fc2_act = neuron.build(channels=4096)
+        self.classifier = SeqToBatch(nn.Dropout(dropout), nn.Linear(4096, num_classes))
+        # Conv init as the QCFS code. Its zero Linear biases are not copied: with spiking neurons a silent
+        # fc1 then leaves fc2's membrane at exactly 0, where the surrogate is 0 and no gradient flows at all.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward_features(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.features(self.time_input(x_seq))
+
+    def forward_head(self, f_seq: torch.Tensor) -> torch.Tensor:
+        h_seq = self.fc1_act(self.fc1(f_seq))                       # [T, B, 4096]
+        h_seq = self.fc2_act(self.fc2(h_seq))                       # [T, B, 4096]
+        return self.classifier(h_seq)
+
+
+@register_model("vgg13")
+def vgg13(*, in_channels: int = 3, num_classes: int = 10, input_size: Size = 32,
+          neuron: NeuronSpec = NeuronSpec(threshold_grad="auto"), dropout: float = 0.0, time_input: str = "frames",
+          mean_repeat: int = 1) -> CifarVGG:
+    """VGG-13 of QCFS (Bu et al. 2022) and LM-HT (Hao et al. 2024): avg-pool, FC 4096-4096-K, swappable activation
+
+    Widths 64-128-256-512-512, 2 convs per stage; CIFAR: 3 channels, 10 classes, 32×32 (the least: five
+    poolings). ``neuron``: ``"qcfs"`` (the ANN) or any neuron; ``time_input`` / ``mean_repeat``: see
+    :class:`~ltsnn.layers.TimeInput`.
+    """
+    return CifarVGG("64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-AP2-512C3-512C3-AP2-512C3-512C3-AP2",
+                    in_channels=in_channels, num_classes=num_classes, input_size=input_size, neuron=neuron,
+                    dropout=dropout, time_input=time_input, mean_repeat=mean_repeat, name="vgg13")
+
+
+@register_model("vgg16")
+def vgg16(*, in_channels: int = 3, num_classes: int = 10, input_size: Size = 32,
+          neuron: NeuronSpec = NeuronSpec(threshold_grad="auto"), dropout: float = 0.0, time_input: str = "frames",
+          mean_repeat: int = 1) -> CifarVGG:
+    """VGG-16 of QCFS (Bu et al. 2022) and LM-HT (Hao et al. 2024): avg-pool, FC 4096-4096-K, swappable activation
+
+    As :func:`vgg13` with 2-2-3-3-3 convs per stage.
+    """
+    return CifarVGG("64C3-64C3-AP2-128C3-128C3-AP2-256C3-256C3-256C3-AP2-"
+                    "512C3-512C3-512C3-AP2-512C3-512C3-512C3-AP2", in_channels=in_channels, num_classes=num_classes,
+                    input_size=input_size, neuron=neuron, dropout=dropout, time_input=time_input,
+                    mean_repeat=mean_repeat, name="vgg16")

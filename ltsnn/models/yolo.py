@@ -1,10 +1,7 @@
 """Spiking YOLO-style detectors: a spiking conv backbone and a grid head (spec detection.md §2.2-2.3, §5.2).
 
-Backbones are architecture strings read left to right, as in :mod:`ltsnn.models.vgg`:
-
-- ``<c>C<k>``: conv k×k (stride 1, bias, padding k//2) → BN over T·B → spiking neuron;
-  ``<c>C<k>p<n>``: the same with padding n (the LT-SNN code pads its 1×1 convs by 1, §2.2)
-- ``MP2`` / ``AP2``: 2×2 max / average pooling, applied to the spikes
+Backbones are architecture strings (:mod:`ltsnn.models.arch`) of convs and poolings; ``<c>C<k>p<n>`` pads
+by n (the LT-SNN code pads its 1×1 convs by 1, §2.2).
 
 Heads turn the feature spikes of every time step into one prediction per grid cell, laid out as the
 LT-SNN code's FC576 (spec §2.3): per cell, ``5B + C`` numbers grouped by quantity,
@@ -23,17 +20,14 @@ averages over T (or scores each step) before the YOLO loss.
 
 from __future__ import annotations
 
-import re
-from typing import Any, Mapping
-
 import torch
 from torch import nn
 
-from ltsnn.layers import SeqToBatch, batchnorm_bt
-from ltsnn.models.common import NeuronFactory, as_pair, check_input
+from ltsnn.layers import SeqToBatch
+from ltsnn.models.arch import conv_stack, parse_arch
+from ltsnn.models.base import Size, SpikingModel, as_pair
 from ltsnn.models.registry import register_model
-
-_TOKEN = re.compile(r"^(?:(?P<c>\d+)C(?P<k>\d+)(?:p(?P<pad>\d+))?|(?P<pool>AP|MP)(?P<p>\d+))$")
+from ltsnn.neurons import NeuronSpec
 
 BACKBONES = {
     # The LT-SNN detector as its code builds it (spec §2.2): Darknet-19 + 1024C1, every 1×1 conv inside a
@@ -50,49 +44,27 @@ BACKBONES = {
 HEADS = ("fc", "conv")
 
 
-class SpikingDetector(nn.Module):
+class SpikingDetector(SpikingModel):
     """A spiking backbone (architecture string) and a YOLO grid head (see the module docstring).
 
     Attributes:
         grid: (S_h, S_w) cells. num_boxes: B boxes per cell. num_classes: C.
-        outputs_per_cell: 5B + C. input_size: (H, W). in_channels.
+        outputs_per_cell: 5B + C. feature_shape: (C', H', W') of the last feature map.
     """
 
-    def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: int | tuple[int, int],
-                 neurons: NeuronFactory, head: str = "conv", num_boxes: int = 2,
-                 grid: tuple[int, int] | list[int] | None = None, fc_hidden: int = 512, name: str = "detector"):
-        super().__init__()
+    def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
+                 head: str = "conv", num_boxes: int = 2, grid: tuple[int, int] | list[int] | None = None,
+                 fc_hidden: int = 512, name: str = "detector"):
+        super().__init__(name=name, in_channels=in_channels, input_size=input_size)
         if head not in HEADS:
             raise ValueError(f"{name}: unknown head {head!r}; expected one of {list(HEADS)}")
         if num_boxes < 1 or num_classes < 1:
             raise ValueError(f"{name}: num_boxes={num_boxes}, num_classes={num_classes}; expected both >= 1")
-        self.arch, self.name, self.head_kind = arch, name, head
-        self.in_channels, self.input_size = in_channels, as_pair(input_size)
+        self.arch, self.head_kind = arch, head
         self.num_boxes, self.num_classes = int(num_boxes), int(num_classes)
         self.outputs_per_cell = 5 * self.num_boxes + self.num_classes
-        layers: list[nn.Module] = []
-        c, (h, w) = in_channels, self.input_size
-        first = True
-        for tok in arch.split("-"):
-            m = _TOKEN.match(tok)
-            if m is None:
-                raise ValueError(f"{name}: bad architecture token {tok!r} in {arch!r}; expected <c>C<k>[p<pad>], "
-                                 f"MP<n> or AP<n>")
-            if m["c"]:
-                c_out, k = int(m["c"]), int(m["k"])
-                pad = int(m["pad"]) if m["pad"] is not None else k // 2
-                layers += [SeqToBatch(nn.Conv2d(c, c_out, k, padding=pad), batchnorm_bt(c_out)),
-                           neurons(channels=c_out, first=first)]
-                c, first = c_out, False
-                h, w = h + 2 * pad - k + 1, w + 2 * pad - k + 1
-            else:
-                p = int(m["p"])
-                layers.append(SeqToBatch(nn.AvgPool2d(p) if m["pool"] == "AP" else nn.MaxPool2d(p)))
-                h, w = h // p, w // p
-            if h < 1 or w < 1:
-                raise ValueError(f"{name}: input size {self.input_size} is too small for {arch!r} (empty map at "
-                                 f"{tok!r})")
-        self.features = nn.Sequential(*layers)
+        self.features, (c, h, w) = conv_stack(parse_arch(arch), in_channels=in_channels, input_size=self.input_size,
+                                              neurons=neuron, where=f"{name} {arch!r}")
         self.feature_shape = (c, h, w)
         if head == "conv":
             if grid is not None and tuple(grid) != (h, w):
@@ -110,9 +82,7 @@ class SpikingDetector(nn.Module):
         # one epoch with the default (measured; objectness ended up ≈ 0.26 in every slot).
 
     def forward_features(self, x_seq: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C, H, W]`` frames -> ``[T, B, C', H', W']`` feature spikes."""
-        check_input(x_seq, self.in_channels, self.input_size, self.name)
-        return self.features(x_seq)
+        return self.features(x_seq)                                 # [T, B, C', H', W'] feature spikes
 
     def forward_head(self, f_seq: torch.Tensor) -> torch.Tensor:
         """``[T, B, C', H', W']`` -> per-step predictions ``[T, B, S_h·S_w·(5B+C)]``, cells row-major."""
@@ -121,39 +91,42 @@ class SpikingDetector(nn.Module):
             y_seq = y_seq.permute(0, 1, 3, 4, 2)                    # [T, B, 5B+C, S_h, S_w] -> [T, B, S_h, S_w, 5B+C]
         return y_seq.flatten(2)                                     # -> [T, B, S_h*S_w*(5B+C)]
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x_seq))
-
     def extra_repr(self) -> str:
         return (f"grid={self.grid}, num_boxes={self.num_boxes}, num_classes={self.num_classes}, "
                 f"head={self.head_kind!r}")
 
 
-def _register_detector(name: str, doc: str, *, backbone: str, head: str, input_size: tuple[int, int],
-                       fc_hidden: int, learn_first_threshold: bool):
-    def build(*, in_channels: int = 2, num_classes: int = 2, input_size: int | tuple[int, int] = input_size,
-              neuron: str = "lif", threshold_grad: str = "sgp", learn_first_threshold: bool = learn_first_threshold,
-              neuron_options: Mapping[str, Any] | None = None, backbone: str = backbone, head: str = head,
-              num_boxes: int = 2, grid: tuple[int, int] | list[int] | None = None,
-              fc_hidden: int = fc_hidden) -> SpikingDetector:
-        if backbone not in BACKBONES:
-            raise ValueError(f"{name}: unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}")
-        neurons = NeuronFactory(neuron, threshold_grad=threshold_grad, learn_first_threshold=learn_first_threshold,
-                                neuron_options=neuron_options)
-        return SpikingDetector(BACKBONES[backbone], in_channels=in_channels, num_classes=num_classes,
-                               input_size=input_size, neurons=neurons, head=head, num_boxes=num_boxes, grid=grid,
-                               fc_hidden=fc_hidden, name=name)
-    build.__doc__ = doc
-    build.__name__ = name
-    register_model(name)(build)
-    return build
+def _detector(name: str, *, backbone: str, **kw) -> SpikingDetector:
+    if backbone not in BACKBONES:
+        raise ValueError(f"{name}: unknown backbone {backbone!r}; expected one of {sorted(BACKBONES)}")
+    return SpikingDetector(BACKBONES[backbone], name=name, **kw)
 
 
-_register_detector(
-    "yolo_ltsnn", "LT-SNN's YOLOv2 detector (Table 3) as its code builds it: Darknet-19 backbone, FC 512 -> "
-    "6x8x(5B+C) head, 223x287 input, every threshold learnable (spec detection.md §2.2-2.3)",
-    backbone="ltsnn_code", head="fc", input_size=(223, 287), fc_hidden=512, learn_first_threshold=True)
-_register_detector(
-    "yolo_tiny", "Small spiking detector for MovingShapes-DVS (spec detection.md §5.2): 8-16-32-64 convs, "
-    "1x1 conv head on a 6x8 grid at 48x64",
-    backbone="shapes", head="conv", input_size=(48, 64), fc_hidden=256, learn_first_threshold=True)
+# Every threshold learns in the LT-SNN detector code, the first layer's too.
+_ALL_LEARN = NeuronSpec(learn_first_threshold=True)
+
+
+@register_model("yolo_ltsnn")
+def yolo_ltsnn(*, in_channels: int = 2, num_classes: int = 2, input_size: Size = (223, 287),
+               neuron: NeuronSpec = _ALL_LEARN, backbone: str = "ltsnn_code", head: str = "fc", num_boxes: int = 2,
+               grid: tuple[int, int] | list[int] | None = None, fc_hidden: int = 512) -> SpikingDetector:
+    """LT-SNN's YOLOv2 detector (Table 3) as its code builds it: Darknet-19, FC 512 -> 6x8x(5B+C) head, 223x287 input
+
+    Every threshold learns, the first layer's too (spec detection.md §2.2-2.3).
+    """
+    return _detector("yolo_ltsnn", backbone=backbone, in_channels=in_channels, num_classes=num_classes,
+                     input_size=input_size, neuron=neuron, head=head, num_boxes=num_boxes, grid=grid,
+                     fc_hidden=fc_hidden)
+
+
+@register_model("yolo_tiny")
+def yolo_tiny(*, in_channels: int = 2, num_classes: int = 2, input_size: Size = (48, 64),
+              neuron: NeuronSpec = _ALL_LEARN, backbone: str = "shapes", head: str = "conv", num_boxes: int = 2,
+              grid: tuple[int, int] | list[int] | None = None, fc_hidden: int = 256) -> SpikingDetector:
+    """Small spiking detector for MovingShapes-DVS (spec detection.md §5.2): 8-16-32-64 convs, 1x1 conv head, 6x8 grid
+
+    Input 48x64; every threshold learns, as in the LT-SNN detector code.
+    """
+    return _detector("yolo_tiny", backbone=backbone, in_channels=in_channels, num_classes=num_classes,
+                     input_size=input_size, neuron=neuron, head=head, num_boxes=num_boxes, grid=grid,
+                     fc_hidden=fc_hidden)

@@ -1,42 +1,129 @@
-"""What every spiking neuron module shares: a registered threshold and one reset path."""
+"""What every spiking neuron module shares: one forward that owns the membrane state, and how it is found.
+
+A neuron subclass implements :meth:`SpikingNeuron.multistep`, one pure pass over the sequence that takes
+the starting membrane and returns the outputs and the final membrane; the base decides where the sequence
+starts (from rest, or from the carried membrane when streaming) and keeps the final membrane, so no
+subclass handles state. A neuron with a firing threshold registers it with
+:meth:`SpikingNeuron.register_threshold`; the base itself has none.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
 
 class SpikingNeuron(nn.Module):
-    """Base of the neuron modules.
+    """Base of the spiking neuron modules: input and output ``[T, B, ...]``.
 
-    Owns ``v_th`` (an ``nn.Parameter`` when learnable, else a buffer, so ``state_dict`` and ``.to()`` see it
-    either way) and the runtime membrane ``v`` carried between calls until :meth:`reset`.
+    Every forward starts from rest (:meth:`resting_state`) unless ``stream`` is True, in which case it
+    continues from the membrane the previous forward left (``v``) until :meth:`reset`. ``v`` always holds
+    the membrane after the last step, for monitors and for streams.
 
-    ``threshold_grads`` lists the ``threshold_grad`` values a neuron accepts: models pass theirs to every
-    neuron, and neurons with a fixed θ (LM-HT, I-LIF) accept only ``"fixed"``.
+    ``threshold_grads`` lists the gradient modes under which the neuron can learn its threshold; it is
+    empty for neurons whose threshold is fixed (LM-HT) or that have none (I-LIF).
+
+    Example:
+        >>> import torch
+        >>> from ltsnn.neurons import LIFNeuron
+        >>> lif = LIFNeuron()
+        >>> x_seq = torch.full((3, 1, 2), 0.7)                  # [T, B, N]
+        >>> torch.equal(lif(x_seq), lif(x_seq))                # each call starts from rest
+        True
+        >>> lif.stream = True                                   # continue a long recording chunk by chunk
+        >>> torch.equal(lif(x_seq), lif(x_seq))
+        False
     """
 
-    threshold_grads: tuple[str, ...] = ("fixed",)
+    threshold_grads: tuple[str, ...] = ()
+
+    def __init__(self):
+        super().__init__()
+        self.v: torch.Tensor | None = None
+        self.stream = False
+
+    @classmethod
+    def threshold_options(cls, threshold_grad: str, *, learn: bool) -> dict[str, Any]:
+        """The constructor keywords that realise a model's ``threshold_grad`` (see :class:`NeuronSpec`).
+
+        ``"fixed"`` (or ``learn=False``, a layer whose threshold the model keeps fixed) gives
+        ``learn_threshold=False``; any mode of ``threshold_grads`` gives ``learn_threshold=True`` with that
+        gradient. Neurons without a learnable threshold take no keyword and accept only ``"fixed"``.
+
+        Raises:
+            ValueError: listing the accepted values, for a mode this neuron does not know.
+        """
+        accepted = ("fixed", *cls.threshold_grads)
+        if threshold_grad not in accepted:
+            raise ValueError(f"{cls.__name__}: unknown threshold_grad {threshold_grad!r}; expected one of "
+                             f"{list(accepted)}")
+        if not cls.threshold_grads:
+            return {}
+        if threshold_grad == "fixed" or not learn:
+            return {"learn_threshold": False}
+        return {"learn_threshold": True, "threshold_grad": threshold_grad}
 
     @classmethod
     def check_threshold_grad(cls, threshold_grad: str) -> None:
-        """Raise a ValueError listing the accepted values if ``threshold_grad`` is not one of them."""
+        """Raise a ValueError listing :attr:`threshold_grads` unless ``threshold_grad`` is one of them."""
         if threshold_grad not in cls.threshold_grads:
             raise ValueError(f"{cls.__name__}: unknown threshold_grad {threshold_grad!r}; expected one of "
-                             f"{list(cls.threshold_grads)}")
+                             f"{list(cls.threshold_grads)} (a fixed threshold is learn_threshold=False)")
 
-    def __init__(self, v_th_init: torch.Tensor, *, learnable: bool):
-        super().__init__()
-        if learnable:
-            self.v_th = nn.Parameter(v_th_init)
+    def register_threshold(self, init: torch.Tensor, *, learn: bool) -> None:
+        """Register the threshold ``v_th``: an ``nn.Parameter`` when ``learn``, else a buffer, so that
+        ``state_dict`` and ``.to()`` see it either way."""
+        if learn:
+            self.v_th = nn.Parameter(init)
         else:
-            self.register_buffer("v_th", v_th_init)
-        self.v: torch.Tensor | None = None
+            self.register_buffer("v_th", init)
 
     @property
     def learnable(self) -> bool:
-        return isinstance(self.v_th, nn.Parameter)
+        """Whether the neuron learns a threshold (False for a fixed one, and for neurons without one)."""
+        return isinstance(getattr(self, "v_th", None), nn.Parameter)
+
+    def resting_state(self) -> torch.Tensor | float:
+        """The membrane a sequence starts from: 0, unless a subclass keeps its own (e.g. θ/2 for conversion)."""
+        return 0.0
+
+    def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One pass over the sequence: ``(outputs [T, B, ...], membrane after the last step [B, ...])``."""
+        raise NotImplementedError
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        v_init = self.v if self.stream and self.v is not None else self.resting_state()
+        y_seq, self.v = self.multistep(x_seq, v_init)
+        return y_seq
 
     def reset(self) -> None:
-        """Forget the membrane: the next call starts from v = 0."""
+        """Forget the membrane: the next call starts from rest even when streaming."""
         self.v = None
+
+
+def find_neurons(module: nn.Module) -> list[tuple[str, SpikingNeuron]]:
+    """Every spiking neuron in ``module`` as (qualified name, neuron), in module order; ``module`` itself,
+    named ``""``, when it is a neuron.
+
+    Example:
+        >>> from torch import nn
+        >>> from ltsnn.neurons import LIFNeuron, find_neurons
+        >>> [name for name, _ in find_neurons(nn.Sequential(nn.Identity(), LIFNeuron()))]
+        ['1']
+        >>> [name for name, _ in find_neurons(LIFNeuron())]
+        ['']
+    """
+    return [(name, m) for name, m in module.named_modules() if isinstance(m, SpikingNeuron)]
+
+
+def threshold_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The learnable firing thresholds (``v_th`` parameters) of the neurons of ``module``, in module order."""
+    return [neuron.v_th for _, neuron in find_neurons(module) if neuron.learnable]
+
+
+def reset_states(module: nn.Module) -> None:
+    """Reset every neuron of ``module`` (``module`` itself included): the next forward starts from rest."""
+    for _, neuron in find_neurons(module):
+        neuron.reset()

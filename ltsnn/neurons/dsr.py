@@ -12,28 +12,29 @@ from ltsnn.functional.neuron import THRESHOLD_GRADS
 from ltsnn.neurons.base import SpikingNeuron
 from ltsnn.neurons.registry import register_neuron
 
-# "fixed" makes V_th a buffer. Every other name makes it a learnable parameter trained by DSR's own rate
-# gradient: "dsr", or any LIF threshold_grad mode, so that a model's threshold_grad option works with
-# either neuron (the LIF modes' formulas do not apply to DSR).
-DSR_THRESHOLD_GRADS = tuple(dict.fromkeys(("fixed", "dsr", *THRESHOLD_GRADS)))
+# DSR trains a learnable V_th with its own rate gradient whatever the mode: it accepts "dsr" and every LIF
+# mode so that a model's threshold_grad works with either neuron (the LIF modes' formulas do not apply to DSR).
+DSR_THRESHOLD_GRADS = ("dsr", *(m for m in THRESHOLD_GRADS if m != "fixed"))
 
 
 class _DSRNeuron(SpikingNeuron):
     threshold_grads = DSR_THRESHOLD_GRADS
 
-    def __init__(self, *, threshold_grad: str, v_th: float, alpha: float, vth_bound: float):
+    def __init__(self, *, v_th: float, learn_threshold: bool, threshold_grad: str, alpha: float, vth_bound: float):
+        super().__init__()
         self.check_threshold_grad(threshold_grad)
         if vth_bound <= 0 or v_th < vth_bound:
             raise ValueError(f"DSR neuron needs 0 < vth_bound <= v_th, got vth_bound={vth_bound}, v_th={v_th}")
-        super().__init__(torch.full((1,), float(v_th)), learnable=threshold_grad != "fixed")
+        self.register_threshold(torch.full((1,), float(v_th)), learn=learn_threshold)
         self.threshold_grad = threshold_grad
         self.alpha, self.vth_bound = float(alpha), float(vth_bound)
 
-    def _bound_threshold(self) -> None:
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         # DSR clamps the stored threshold itself (not a copy) before every forward, so the optimizer
         # continues from the bounded value.
         with torch.no_grad():
             self.v_th.clamp_(min=self.vth_bound)
+        return super().forward(x_seq)
 
 
 @register_neuron("dsr_if")
@@ -41,23 +42,26 @@ class DSRIFNeuron(_DSRNeuron):
     """DSR's IF neuron: spikes of value V_th, soft reset, rate-based backward (methods §1.4).
 
     Input and output are time-major ``[T, B, ...]``. One threshold per layer, an ``nn.Parameter`` (init
-    ``v_th``) clamped to ``>= vth_bound`` at each forward, or a buffer when ``threshold_grad="fixed"``;
-    any other accepted name means "learnable, trained by DSR's gradient". Defaults are DSR's IF recipe
-    (V_th = 6, α = 0.5, bound 0.01).
+    ``v_th``) clamped to ``>= vth_bound`` at each forward and trained by DSR's gradient (every accepted
+    ``threshold_grad`` means that), or a buffer when ``learn_threshold=False``. Defaults are DSR's IF
+    recipe (V_th = 6, α = 0.5, bound 0.01).
+
+    Example:
+        >>> import torch
+        >>> DSRIFNeuron()(torch.full((2, 1, 1), 4.0)).flatten().tolist()  # fires at u >= αV_th = 3: u = 4, 2
+        [6.0, 0.0]
     """
 
-    def __init__(self, *, threshold_grad: str = "dsr", v_th: float = 6.0, alpha: float = 0.5,
-                 vth_bound: float = 0.01):
-        super().__init__(threshold_grad=threshold_grad, v_th=v_th, alpha=alpha, vth_bound=vth_bound)
+    def __init__(self, *, v_th: float = 6.0, learn_threshold: bool = True, threshold_grad: str = "dsr",
+                 alpha: float = 0.5, vth_bound: float = 0.01):
+        super().__init__(v_th=v_th, learn_threshold=learn_threshold, threshold_grad=threshold_grad, alpha=alpha,
+                         vth_bound=vth_bound)
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        self._bound_threshold()
-        spikes_seq, self.v = dsr_if_multistep(x_seq, self.v_th, alpha=self.alpha,
-                                              v_init=0.0 if self.v is None else self.v)
-        return spikes_seq
+    def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        return dsr_if_multistep(x_seq, self.v_th, alpha=self.alpha, v_init=v_init)
 
     def extra_repr(self) -> str:
-        return f"threshold_grad={self.threshold_grad!r}, alpha={self.alpha}, vth_bound={self.vth_bound}"
+        return f"learnable={self.learnable}, alpha={self.alpha}, vth_bound={self.vth_bound}"
 
 
 @register_neuron("dsr_lif")
@@ -68,19 +72,18 @@ class DSRLIFNeuron(_DSRNeuron):
     Defaults are DSR's (V_th = 0.3, α = 0.3, τ = 1, Δt = 0.05, bound 5e-4).
     """
 
-    def __init__(self, *, threshold_grad: str = "dsr", v_th: float = 0.3, alpha: float = 0.3, tau: float = 1.0,
-                 delta_t: float = 0.05, vth_bound: float = 5e-4):
-        super().__init__(threshold_grad=threshold_grad, v_th=v_th, alpha=alpha, vth_bound=vth_bound)
+    def __init__(self, *, v_th: float = 0.3, learn_threshold: bool = True, threshold_grad: str = "dsr",
+                 alpha: float = 0.3, tau: float = 1.0, delta_t: float = 0.05, vth_bound: float = 5e-4):
+        super().__init__(v_th=v_th, learn_threshold=learn_threshold, threshold_grad=threshold_grad, alpha=alpha,
+                         vth_bound=vth_bound)
         if tau <= 0 or delta_t <= 0:
             raise ValueError(f"DSRLIFNeuron needs tau > 0 and delta_t > 0, got tau={tau}, delta_t={delta_t}")
         self.tau, self.delta_t = float(tau), float(delta_t)
 
-    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        self._bound_threshold()
-        out_seq, self.v = dsr_lif_multistep(x_seq, self.v_th, alpha=self.alpha, tau=self.tau,
-                                            delta_t=self.delta_t, v_init=0.0 if self.v is None else self.v)
-        return out_seq
+    def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        return dsr_lif_multistep(x_seq, self.v_th, alpha=self.alpha, tau=self.tau, delta_t=self.delta_t,
+                                 v_init=v_init)
 
     def extra_repr(self) -> str:
-        return (f"threshold_grad={self.threshold_grad!r}, alpha={self.alpha}, tau={self.tau}, "
-                f"delta_t={self.delta_t}, vth_bound={self.vth_bound}")
+        return (f"learnable={self.learnable}, alpha={self.alpha}, tau={self.tau}, delta_t={self.delta_t}, "
+                f"vth_bound={self.vth_bound}")

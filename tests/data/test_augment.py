@@ -126,4 +126,5 @@ def test_crop_boxes_cuts_and_removes_small_ones():
 
 
 def test_scale_boxes():
-    np.testing.assert_array_equal(scale_boxes(BOXES[:1], scale_y=0.5, scale_x=2.0), [[2.0, 0.5, 4.0, 1.5]])
+    # (H, W) = (4, 3) -> (2, 6): scale_y = 0.5, scale_x = 2.0
+    np.testing.assert_array_equal(scale_boxes(BOXES[:1], from_size=(4, 3), to_size=(2, 6)), [[2.0, 0.5, 4.0, 1.5]])

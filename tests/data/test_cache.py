@@ -253,3 +253,20 @@ def test_dataset_reads_cache_without_event_files(tmp_path, monkeypatch):
     copy = pickle.loads(pickle.dumps(second))                                 # as a spawned loader worker gets it
     assert isinstance(copy.frames, np.memmap) and np.array_equal(copy.frames, second.frames)
     assert len(pickle.dumps(second)) < second.frames.nbytes                    # the path travels, not the frames
+
+
+def test_only_temporaries_of_dead_writers_are_removed(tmp_path):
+    from ltsnn.files import atomic_path, remove_dead_temporaries
+    target = tmp_path / "frames.npy"
+    live = tmp_path / f".frames.npy.{os.getpid()}.abc.tmp"                   # this process: it may be writing
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    dead = tmp_path / f".frames.npy.{dead_pid}.abc.tmp"
+    live.touch()
+    dead.touch()
+    assert remove_dead_temporaries(target) == [dead] and live.exists()
+    with pytest.raises(RuntimeError, match="stop"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("stop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]     # no target, no new temporary

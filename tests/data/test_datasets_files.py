@@ -141,7 +141,8 @@ def test_ltsnn_colour_representation(cifar_root, tmp_path):
     assert create_dataset("cifar10dvs", **kw).from_cache
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['binary'\]"):
         create_dataset("cifar10dvs", **{**kw, "binary": False})
-    with pytest.raises(ValueError, match=r"unknown representation 'rgb'; expected one of \['frames', 'ltsnn_colour'\]"):
+    with pytest.raises(ValueError, match=r"unknown representation 'rgb'; expected one of "
+                                         r"\['frames', 'ltsnn_colour', 'voxel_grid'\]"):
         create_dataset("cifar10dvs", **{**kw, "representation": "rgb"})
 
 

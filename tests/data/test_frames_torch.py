@@ -45,6 +45,26 @@ def test_to_frames_torch_equals_numpy(options, device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bin_by", ["duration", "count", "window", "ltsnn"])
+def test_to_frames_torch_equals_numpy_on_a_time_range(bin_by, device):
+    rng = np.random.default_rng(5)
+    for n in (2000, 1, 0):
+        events = random_events(7, n, 17, 11, span=5000)
+        events = events[rng.permutation(n)]                     # any order: the range fixes the bins
+        kwargs = dict(sensor_size=(17, 11), n_time_bins=4, bin_by=bin_by, t_range=(-300, 5000), binary=False)
+        if bin_by == "window":
+            kwargs.update(window_us=900, n_time_bins=None)
+        if bin_by == "ltsnn" and n < 2:
+            continue
+        expected = to_frames(events, **kwargs)
+        assert expected.sum() == n
+        got = to_frames_torch(*event_tensors(events, device), **kwargs)
+        np.testing.assert_array_equal(got.cpu().numpy(), expected)
+    with pytest.raises(ValueError, match=r"to_frames_torch: event 0 has t = 5000 µs; expected -300 <= t < 5000"):
+        to_frames_torch(*event_tensors(make_events([5000], [0], [0], [1]), device), **kwargs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("channels", [1, 2])
 def test_voxel_grid_torch_equals_numpy(channels, device):
     for seed, n in [(0, 3000), (1, 1), (2, 0)]:

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltsnn.data.io import BOX_DTYPE, read_dat
 from ltsnn.data import shapes as synthetic
+from ltsnn.data.box_filter import box_filter_preset
+from ltsnn.data.datasets.gen1 import SENSORS, Gen1Detection, clean_boxes, gen1, label_instants, ltsnn_official_start
 from ltsnn.data.datasets.moving_shapes import shapes_frames
-from ltsnn.tasks.detection.evaluate import box_filter_preset
-from ltsnn.data.datasets.gen1 import (SENSORS, DatFile, Gen1Detection, clean_boxes, gen1, label_instants,
-                                  ltsnn_official_start)
+from ltsnn.data.io import BOX_DTYPE, DatFile, read_dat
 from ltsnn.data.shapes import GEN1_LEGACY_BOX_DTYPE
 
 NONE = box_filter_preset("none")

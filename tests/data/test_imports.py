@@ -7,3 +7,22 @@ def test_data_functional_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'; "
             "ltsnn.data.list_datasets; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_create_dataset_works_in_a_fresh_interpreter():
+    """Every data set is registered by ``ltsnn.data`` itself, whatever else was imported before (nothing here)."""
+    code = ("from ltsnn.data import create_dataset; "
+            "ds = create_dataset('moving_shapes', split='train', root=None, n_time_bins=4, bin_by='duration', seed=0, "
+            "cache_dir=None, train_size=3); "
+            "assert len(ds) == 3 and tuple(ds[0][0].shape) == (4, 2, 48, 64)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_data_imports_nothing_above_it():
+    """``ltsnn.data`` (every module of it) never imports the task, engine, CLI or config layers."""
+    code = ("import importlib, pkgutil, sys, ltsnn.data; "
+            "[importlib.import_module(m.name) for m in pkgutil.walk_packages(ltsnn.data.__path__, 'ltsnn.data.')]; "
+            "above = sorted(m for m in sys.modules if m.split('.')[:2] in "
+            "(['ltsnn', 'tasks'], ['ltsnn', 'engine'], ['ltsnn', 'cli'], ['ltsnn', 'config'])); "
+            "assert not above, f'ltsnn.data imported {above}'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from ltsnn.data.transforms import create_transform
 from ltsnn.data import shapes as synthetic
-from ltsnn.data.datasets.moving_shapes import collate_detection, moving_shapes, shapes_frames
-from ltsnn.data.functional.window import window_frames
-from ltsnn.data.shapes import CAR, PEDESTRIAN, ShapesParams, MovingObject, generate_sample, render
+from ltsnn.data.datasets.detection import collate_detection
+from ltsnn.data.datasets.moving_shapes import moving_shapes, shapes_frames
+from ltsnn.data.functional import to_frames
+from ltsnn.data.shapes import CAR, PEDESTRIAN, MovingObject, ShapesParams, generate_sample, render
+from ltsnn.data.transforms import create_transform
 
 P = ShapesParams()
 
@@ -86,16 +87,16 @@ def test_event_statistics_match_the_spec():
     assert abs(np.mean(noise) - expected) < 4 * np.sqrt(expected / 40)
 
 
-def test_window_frames_bins_by_the_window_not_by_the_events():
+def test_frames_of_a_time_range_bin_by_the_range_not_by_the_events():
     events = np.zeros(3, dtype=synthetic.EVENT_DTYPE)
     events["t"] = [10_000, 22_499, 59_999]
     events["x"], events["y"], events["p"] = [1, 2, 3], [0, 1, 2], [1, 0, 1]
-    f = window_frames(events, t_start=10_000, t_end=60_000, n_time_bins=4, sensor_size=(4, 3))
+    f = to_frames(events, t_range=(10_000, 60_000), n_time_bins=4, sensor_size=(4, 3))
     assert f.shape == (4, 2, 3, 4) and f.sum() == 3
     assert f[0, 1, 0, 1] == 1 and f[0, 0, 1, 2] == 1 and f[3, 1, 2, 3] == 1
     with pytest.raises(ValueError, match="event 0 has t = 9999"):
         events["t"][0] = 9999
-        window_frames(events, t_start=10_000, t_end=60_000, n_time_bins=4, sensor_size=(4, 3))
+        to_frames(events, t_range=(10_000, 60_000), n_time_bins=4, sensor_size=(4, 3))
 
 
 def test_cache_is_reused_checked_and_rebuilt(tmp_path, monkeypatch):

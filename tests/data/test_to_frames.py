@@ -184,3 +184,20 @@ def test_errors_name_the_event_across_chunks(monkeypatch, field, index, value, m
     events[field][index] = value
     with pytest.raises(ValueError, match=match):
         to_frames(events, sensor_size=(5, 1), n_time_bins=2)
+
+
+def test_a_time_range_fixes_the_bins_by_the_clock():
+    # Range [0, 1000), T = 4: bins of 250 µs whatever the events' own span; without it, their span [600, 900].
+    events = make_events([600, 700, 900], [0, 1, 2], [0, 0, 0], [1, 1, 1])
+    ranged = to_frames(events, sensor_size=(3, 1), n_time_bins=4, t_range=(0, 1000))
+    assert ranged[:, 1].sum(axis=(1, 2)).tolist() == [0, 0, 2, 1]
+    assert to_frames(events, sensor_size=(3, 1), n_time_bins=4)[:, 1].sum(axis=(1, 2)).tolist() == [1, 1, 0, 1]
+    shuffled = events[[2, 0, 1]]                                         # any order within the range
+    np.testing.assert_array_equal(to_frames(shuffled, sensor_size=(3, 1), n_time_bins=4, t_range=(0, 1000)), ranged)
+    windows = to_frames(events, sensor_size=(3, 1), n_time_bins=None, bin_by="window", window_us=300, t_range=(0, 1000))
+    assert windows[:, 1].sum(axis=(1, 2)).tolist() == [0, 0, 2, 1]       # ceil(1000 / 300) = 4 windows from t = 0
+    assert to_frames(events[:0], sensor_size=(3, 1), n_time_bins=4, t_range=(0, 1000)).shape == (4, 2, 1, 3)
+    with pytest.raises(ValueError, match=r"to_frames: event 2 has t = 900 µs; expected 0 <= t < 900 \(t_range\)"):
+        to_frames(events, sensor_size=(3, 1), n_time_bins=4, t_range=(0, 900))
+    with pytest.raises(ValueError, match=r"to_frames: t_range is \(5, 5\); expected \(t_start, t_end\)"):
+        to_frames(events, sensor_size=(3, 1), n_time_bins=4, t_range=(5, 5))

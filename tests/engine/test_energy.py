@@ -30,8 +30,8 @@ def hand_network() -> nn.Sequential:
     """
     fc1 = nn.Linear(48, 5, bias=False)
     nn.init.constant_(fc1.weight, -1.0)
-    return nn.Sequential(SeqToBatch(center_tap_conv(1, 2, copies=1)), LIFNeuron(threshold_grad="fixed"),
-                         SeqToBatch(center_tap_conv(2, 3, copies=3)), LIFNeuron(threshold_grad="fixed"),
+    return nn.Sequential(SeqToBatch(center_tap_conv(1, 2, copies=1)), LIFNeuron(learn_threshold=False),
+                         SeqToBatch(center_tap_conv(2, 3, copies=3)), LIFNeuron(learn_threshold=False),
                          SeqToBatch(nn.Flatten(), fc1, nn.Linear(5, 4)))
 
 
@@ -129,7 +129,7 @@ def test_integer_spikes_count_their_value():
 
 
 def test_membrane_and_firing_rate_monitors():
-    lif = LIFNeuron(threshold_grad="fixed")
+    lif = LIFNeuron(learn_threshold=False)
     model = nn.Sequential(lif)
     # Two neurons, decay 0.5, V_th 1: I = [0.8, 0.3] -> u = 0.8, then 0.4 + 0.3 = 0.7 (no spike);
     # I = [1.2, 0.2] -> spike and reset to 0, then 0.2. v_T = [0.7, 0.2]: mean 0.45, std 0.25.

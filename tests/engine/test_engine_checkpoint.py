@@ -12,7 +12,7 @@ from ltsnn.engine.checkpoint import CheckpointError, load_checkpoint, rng_state,
 
 def state(value: float) -> dict:
     return {"model": {"w": torch.full((3,), value)}, "model_args": {"name": "m", "kwargs": {"input_size": [2, 2]}},
-            "optimizer": {}, "scheduler": {}, "epoch": 1, "step": 4, "omega": 1.0, "rng": rng_state(),
+            "optimizer": {}, "scheduler": {}, "epoch": 1, "step": 4, "task": {"omega": 1.0}, "rng": rng_state(),
             "config": {"train": {"name": ""}}, "history": [{"epoch": 1, "thresholds": {"a": 1.0}}]}
 
 

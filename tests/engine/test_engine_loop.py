@@ -7,13 +7,13 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ltsnn.tasks.classification import ClassificationTask
-from ltsnn.engine import (FiringRateMonitor, evaluate, layer_thresholds, neuron_layers,
+from ltsnn.engine import (FiringRateMonitor, evaluate, layer_thresholds,
                           seed_everything, train_loader, train_one_epoch)
 from ltsnn.engine import loop
-from ltsnn.engine.loop import make_scheduler
-from ltsnn.tasks.classification.loss import ClassificationLoss, MeanThresholdTracker, mean_threshold
+from ltsnn.engine.optim import make_scheduler
+from ltsnn.tasks.classification.loss import ClassificationLoss, mean_threshold
 from ltsnn.models import create_model
-from ltsnn.neurons import reset_states
+from ltsnn.neurons import find_neurons as neuron_layers, reset_states
 
 T, B, K, SIZE = 3, 8, 4, 12
 
@@ -38,16 +38,16 @@ def states(model):
 def test_task_transposes_once_and_returns_per_step_logits(model, data):
     task = ClassificationTask(model, ClassificationLoss())
     frames, target = data[:B]
-    out = task(frames, target, omega=1.0)
+    out = task(frames, target)
     assert out["outputs"].shape == (T, B, K) and out["loss"].dim() == 0
     with pytest.raises(ValueError, match=r"expected a batch of frames \[B, T, C, H, W\]"):
-        task(frames[0], target, omega=1.0)
+        task(frames[0], target)
 
 
 def test_same_batch_twice_gives_the_same_output(model, data):
     task = ClassificationTask(model, ClassificationLoss())
     loader = loop.test_loader(data, batch_size=B, num_workers=0)
-    a, b = (evaluate(task, loader, omega=1.0) for _ in range(2))
+    a, b = (evaluate(task, loader) for _ in range(2))
     assert a == b
     assert all(v is None for v in states(model))               # evaluate resets after every batch
     # In train mode (BN on batch statistics: every layer spikes) the reset is what makes the second
@@ -55,20 +55,22 @@ def test_same_batch_twice_gives_the_same_output(model, data):
     model.train()
     frames, target = data[:B]
     with torch.no_grad():
-        first = task(frames, target, omega=1.0)["outputs"]
+        first = task(frames, target)["outputs"]
         reset_states(model)
-        again = task(frames, target, omega=1.0)["outputs"]
-        carried = task(frames, target, omega=1.0)["outputs"]
+        again = task(frames, target)["outputs"]
+        for _, m in neuron_layers(model):                       # a stream continues from the last membrane
+            m.stream = True
+        carried = task(frames, target)["outputs"]
     assert torch.equal(first, again) and not torch.equal(first, carried)
 
 
 def test_train_epoch_resets_state_and_tracks_omega(model, data):
     task = ClassificationTask(model, ClassificationLoss())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    omega = MeanThresholdTracker("official")
-    omega.start_epoch(model)
+    task.start_epoch()
+    omega = task.omega
     loader = train_loader(data, batch_size=B, num_workers=0, seed=0, epoch=0)
-    stats, step = train_one_epoch(task, loader, optimizer=optimizer, omega=omega, epoch=1, step=10)
+    stats, step = train_one_epoch(task, loader, optimizer=optimizer, epoch=1, step=10)
     assert step == 12 and 0 <= stats["acc"] <= 1 and math.isfinite(stats["loss"])
     assert all(v is None for v in states(model))
     assert omega.value == mean_threshold(model) != 1.0          # updated after the last step
@@ -108,12 +110,12 @@ def test_cosine_schedule_per_epoch():
 
 
 def test_thresholds_list_fixed_layers_too():
-    model = create_model("vgg_tiny", in_channels=2, num_classes=K, input_size=SIZE, threshold_grad="stsg")
+    model = create_model("vgg_tiny", in_channels=2, num_classes=K, input_size=SIZE, neuron={"threshold_grad": "stsg"})
     values, fixed = layer_thresholds(model)
     names = [n for n, _ in neuron_layers(model)]
     assert list(values) == names and len(names) == 3
     assert fixed == names[:1] and all(v == 1.0 for v in values.values())
-    all_fixed = create_model("vgg_tiny", in_channels=2, num_classes=K, input_size=SIZE, threshold_grad="fixed")
+    all_fixed = create_model("vgg_tiny", in_channels=2, num_classes=K, input_size=SIZE, neuron={"threshold_grad": "fixed"})
     assert layer_thresholds(all_fixed)[1] == names
 
 

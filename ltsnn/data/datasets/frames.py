@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
@@ -11,7 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ltsnn.data.cache import REPRESENTATIONS, FrameJob, cached_frames, compute_frames, stored_frames
+from ltsnn.data.cache import FrameJob, cached_frames, compute_frames, stored_frames
+from ltsnn.data.representations import REPRESENTATIONS
 
 if TYPE_CHECKING:
     from ltsnn.data.io import Recording
@@ -66,7 +66,8 @@ class FrameDataset(Dataset):
 
 def frames_from_events(recordings: Sequence[np.ndarray], *, sensor_size: tuple[int, int], frame_options: Mapping,
                        representation: str = "frames") -> np.ndarray:
-    """Frames [N, T, C, H, W] (see :func:`~ltsnn.data.cache.storage_dtype`) of in-memory Events."""
+    """Frames [N, T, C, H, W] (in the representation's storage dtype, see :func:`~ltsnn.data.cache.stored_frames`)
+    of in-memory Events."""
     kw = dict(sensor_size=sensor_size, frame_options=frame_options, representation=representation)
     first = stored_frames(recordings[0], where="recording 0", **kw)
     frames = np.empty((len(recordings), *first.shape), dtype=first.dtype)
@@ -91,35 +92,6 @@ def frames_from_files(job: FrameJob, labels: np.ndarray, *, classes: Sequence[st
     return FrameDataset(cached.frames, labels, classes=classes, cache_file=cached.path, from_cache=cached.hit)
 
 
-def frame_option_names(representation: str = "frames") -> tuple[str, ...]:
-    """Keyword options of the representation's function (:data:`~ltsnn.data.cache.REPRESENTATIONS`)
-    that a data set passes through (``binary``, ``size``, ...): all but ``sensor_size`` (the data
-    set's) and ``n_time_bins`` / ``bin_by`` / ``binning`` (from every data set's arguments)."""
-    params = inspect.signature(REPRESENTATIONS[representation]).parameters
-    return tuple(n for n, p in params.items()
-                 if p.kind is p.KEYWORD_ONLY and n not in ("sensor_size", "n_time_bins", "bin_by", "binning"))
-
-
-def resolve_frame_options(*, n_time_bins: int, bin_by: str, representation: str = "frames",
-                          **options) -> tuple[str, dict]:
-    """(representation, every keyword of its function but ``sensor_size``, defaults filled in), so that
-    the cache key changes when a default does. ``bin_by`` is the ``binning`` of ``"ltsnn_colour"``.
-
-    Raises:
-        ValueError: listing the valid values when the representation or an option is unknown.
-    """
-    if representation not in REPRESENTATIONS:
-        raise ValueError(f"unknown representation {representation!r}; expected one of {list(REPRESENTATIONS)}")
-    valid = frame_option_names(representation)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for representation {representation!r}; valid: {list(valid)}")
-    params = inspect.signature(REPRESENTATIONS[representation]).parameters
-    resolved = {n: params[n].default for n in valid if params[n].default is not inspect.Parameter.empty}
-    binning = "binning" if "binning" in params else "bin_by"
-    return representation, {"n_time_bins": n_time_bins, binning: bin_by, **resolved, **options}
-
-
 def file_dataset(*, dataset: str, split: str, root: str | os.PathLike, paths: Sequence[Path], labels: np.ndarray,
                  classes: Sequence[str], sensor_size: tuple[int, int], read: Callable[[str], Recording],
                  windows: Sequence[tuple[tuple[int, int], ...] | None] | None = None, n_time_bins: int, bin_by: str,
@@ -133,8 +105,8 @@ def file_dataset(*, dataset: str, split: str, root: str | os.PathLike, paths: Se
             :class:`~ltsnn.data.cache.FrameJob`) when a file holds several samples.
         labels: int [N], one per sample.
         read: path -> Recording, a module-level reader of :mod:`ltsnn.data.io`.
-        frame_options: ``representation`` and the options of its function besides ``n_time_bins`` /
-            ``bin_by`` (see :func:`resolve_frame_options`).
+        frame_options: ``representation`` (a name in :data:`~ltsnn.data.representations.REPRESENTATIONS`,
+            ``"frames"`` if absent) and its data set options (``binary``, ``size``, ...).
     """
     representation, options = resolve_frame_options(n_time_bins=n_time_bins, bin_by=bin_by, **frame_options)
     job = FrameJob(paths=tuple(os.fspath(p) for p in paths),
@@ -142,3 +114,15 @@ def file_dataset(*, dataset: str, split: str, root: str | os.PathLike, paths: Se
                    sensor_size=tuple(sensor_size), frame_options=options, representation=representation)
     return frames_from_files(job, labels, classes=classes, dataset=dataset, split=split, root=root,
                              cache_dir=cache_dir, num_workers=num_workers, progress=progress)
+
+
+def resolve_frame_options(*, n_time_bins: int, bin_by: str, representation: str = "frames",
+                          **options) -> tuple[str, dict]:
+    """(representation, every option of its function with the defaults filled in) for a data set's
+    ``n_time_bins``, ``bin_by`` and frame options (:meth:`~ltsnn.data.representations.Representation.resolve`).
+
+    Raises:
+        ValueError: listing the valid values when the representation or an option is unknown.
+    """
+    return representation, REPRESENTATIONS.lookup(representation).resolve(n_time_bins=n_time_bins, bin_by=bin_by,
+                                                                          **options)

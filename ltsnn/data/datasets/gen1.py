@@ -15,8 +15,8 @@ dtype), under ``<root>/<split>/``. For every distinct box timestamp ts of a reco
 1 Mpx (``sensor="gen4"``): 1280 × 720, box files with 7 classes of which the official evaluation keeps ids 0-2
 (pedestrian, two-wheeler, car); boxes of the other classes are dropped (counted too).
 
-Events are read by memory-mapping the DAT file and a binary search on its timestamps, so a sample costs its own
-window, not the 60 s recording (the layout is the one :func:`ltsnn.data.io.read_dat` decodes, spec §1.2).
+Events are read through :class:`ltsnn.data.io.DatFile`: the DAT file memory-mapped and a binary search on its
+timestamps, so a sample costs its own window, not the 60 s recording (spec §1.2).
 """
 
 from __future__ import annotations
@@ -29,15 +29,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ltsnn.data.box_filter import BoxFilter, box_filter_preset, crop_to_frame
+from ltsnn.data.datasets.detection import collate_detection
 from ltsnn.data.datasets.registry import register_dataset
-from ltsnn.data.events import EVENT_DTYPE
-from ltsnn.data.io import read_gen1_boxes
-from ltsnn.data.io.prophesee import read_prophesee_header
-from ltsnn.data.functional import to_frames
-from ltsnn.tasks.detection.boxes import clip_boxes
-from ltsnn.data.datasets.moving_shapes import collate_detection
-from ltsnn.tasks.detection.evaluate import BoxFilter, box_filter_preset, reformat_boxes
-from ltsnn.data.functional.window import resize_nearest, scale_boxes, window_frames
+from ltsnn.data.functional import resize_frames, scale_boxes, to_frames
+from ltsnn.data.io import DatFile, read_gen1_boxes, reformat_boxes
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,6 @@ LTSNN_SEARCH_STOP = 125_000
 LTSNN_WINDOW_EVENTS = 25_000
 # RVT drops "faulty" training boxes wider than this fraction of the sensor width (§1.3).
 FAULTY_WIDTH_FRACTION = 0.9
-_DAT_RECORD = np.dtype([("t", "<u4"), ("w", "<u4")])
 
 
 # ---------------------------------------------------------------------------------------------- boxes
@@ -91,11 +86,9 @@ def clean_boxes(boxes: np.ndarray, *, sensor: SensorSpec, box_filter: BoxFilter,
     keep_class = b["class_id"] < len(sensor.classes)
     counts["other_class"] = int((~keep_class).sum())
     b = b[keep_class]
-    xywh = torch.from_numpy(np.stack([b["x"], b["y"], b["w"], b["h"]], axis=1).astype(np.float64))
-    b["x"], b["y"], b["w"], b["h"] = clip_boxes(xywh, height=height, width=width).numpy().T
-    inside = (b["w"] > 0) & (b["h"] > 0)
-    counts["outside"] = int((~inside).sum())
-    b = b[inside]
+    inside = crop_to_frame(b, height=height, width=width)
+    counts["outside"] = len(b) - len(inside)
+    b = inside
     # The last record of each (t, track_id) in file order: the first of each key in the reversed array.
     reverse = b[::-1]
     keys = np.stack([reverse["t"].astype(np.int64), reverse["track_id"].astype(np.int64)], axis=1)
@@ -122,56 +115,6 @@ def label_instants(boxes: np.ndarray) -> list[tuple[int, slice]]:
 # ---------------------------------------------------------------------------------------------- events
 
 
-class DatFile:
-    """Random access to the events of a Prophesee DAT v2 file (spec §1.2) through a memory map.
-
-    :func:`ltsnn.data.io.read_dat` reads a whole file; a label instant needs only its window of a 60 s
-    recording. The ``%`` header is parsed by the readers' parser; records are 8 bytes: uint32 t µs, uint32 with
-    x = bits 0-13, y = bits 14-27, p = bits 28-31 (0 or 1).
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        _, start = read_prophesee_header(self.path, "DatFile")
-        if start:                                                       # a header: event type and size follow
-            with open(self.path, "rb") as f:
-                f.seek(start)
-                kind_size = f.read(2)
-            if len(kind_size) != 2 or kind_size[1] != 8:
-                raise ValueError(f"{self.path}: byte offset {start + 1}: event size {kind_size[1:]!r}; expected 8 "
-                                 f"(DAT v2 records of 8 bytes)")
-            start += 2
-        size = self.path.stat().st_size - start
-        if size % 8:
-            raise ValueError(f"{self.path}: {size} bytes of events after byte offset {start}; expected a multiple "
-                             f"of 8 (truncated file?)")
-        self.records = np.memmap(self.path, dtype=_DAT_RECORD, mode="r", offset=start, shape=(size // 8,)) \
-            if size else np.zeros(0, dtype=_DAT_RECORD)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def search(self, t_us: int) -> int:
-        """Index of the first event with t ≥ ``t_us`` (PSEELoader's ``seek_time``; binary search on the file's
-        nearly sorted timestamps)."""
-        return int(np.searchsorted(self.records["t"], t_us, side="left"))
-
-    def events(self, start: int, stop: int) -> np.ndarray:
-        """Events [stop − start] of records start .. stop − 1, decoded."""
-        r = np.asarray(self.records[start:stop])
-        out = np.empty(len(r), dtype=EVENT_DTYPE)
-        out["t"] = r["t"]
-        out["x"] = r["w"] & 0x3FFF
-        out["y"] = (r["w"] >> 14) & 0x3FFF
-        p = r["w"] >> 28
-        bad = np.flatnonzero(p > 1)
-        if bad.size:
-            raise ValueError(f"{self.path}: event {start + int(bad[0])}: polarity field (bits 28-31) is "
-                             f"{p[bad[0]]}; expected 0 or 1")
-        out["p"] = p
-        return out
-
-
 def ltsnn_official_start(t: np.ndarray, ts: int, *, stop: int = LTSNN_SEARCH_STOP) -> int:
     """The LT-SNN code's window start for label time ``ts`` (§2.1): bisect the event indices [lo, hi) on
     t[mid] < ts until at most ``stop`` events remain, and return lo."""
@@ -191,9 +134,9 @@ def ltsnn_official_start(t: np.ndarray, ts: int, *, stop: int = LTSNN_SEARCH_STO
 class Gen1Detection(Dataset):
     """One sample per cleaned label instant of the recordings in ``<root>/<folder>/`` (module docstring).
 
-    Items: (frames float32 [T, 2, H, W], target) as :mod:`ltsnn.data.datasets.moving_shapes` describes; boxes in pixels
-    of the input frame (the sensor frame, or ``input_size`` when the frames are resized, nearest, as LT-SNN's
-    223 × 287).
+    Items: (frames float32 [T, 2, H, W], target) as :mod:`ltsnn.data.datasets.detection` describes; boxes in pixels
+    of the input frame (the sensor frame, or ``input_size`` when the frames are resized, nearest as torch's
+    ``interpolate``, as LT-SNN's 223 × 287).
 
     Attributes:
         recordings: the ``_td.dat`` paths, indexed by ``target["recording"]``.
@@ -262,23 +205,21 @@ class Gen1Detection(Dataset):
         if dat is None:
             dat = self._files[r] = DatFile(self.recordings[r])
         if self.window == "time":
-            return dat.events(dat.search(ts - self.window_us), dat.search(ts))
-        start = ltsnn_official_start(dat.records["t"], ts)
+            return dat.time_window(ts - self.window_us, ts)
+        start = ltsnn_official_start(dat.t, ts)
         return dat.events(start, min(start + LTSNN_WINDOW_EVENTS, len(dat)))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         r, ts, boxes, labels = self.samples[index]
         events = self.window_events(index)
         width, height = self.sensor_size
-        if self.window == "time" and self.bin_by == "duration":
-            frames = window_frames(events, t_start=ts - self.window_us, t_end=ts, n_time_bins=self.n_time_bins,
-                                   sensor_size=self.sensor_size, binary=self.binary)
-        else:
-            frames = to_frames(events, sensor_size=self.sensor_size, n_time_bins=self.n_time_bins,
-                               bin_by=self.bin_by, binary=self.binary)
+        # A time window is the sample's clock: its bins are fixed by [ts − Δ, ts), not by its events.
+        t_range = (ts - self.window_us, ts) if self.window == "time" else None
+        frames = to_frames(events, sensor_size=self.sensor_size, n_time_bins=self.n_time_bins, bin_by=self.bin_by,
+                           binary=self.binary, t_range=t_range)
         if self.input_size != (height, width):
-            frames = resize_nearest(frames, self.input_size)
-            boxes = scale_boxes(boxes, from_size=(height, width), to_size=self.input_size)
+            frames = resize_frames(frames, self.input_size, mode="nearest")
+            boxes = scale_boxes(boxes, from_size=(height, width), to_size=self.input_size).astype(np.float32)
         target = {"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels), "t_us": ts, "recording": r}
         return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)), target
 

@@ -7,8 +7,7 @@ import os
 
 from torch.utils.data import Dataset
 
-from ltsnn.data.cache import REPRESENTATIONS
-from ltsnn.data.datasets.frames import frame_option_names
+from ltsnn.data.representations import REPRESENTATIONS
 from ltsnn.registry import Registry
 
 DATASETS = Registry("data set")
@@ -21,7 +20,7 @@ _BUILD = ("cache_dir", "num_workers", "progress")
 
 # A data set factory is ``fn(*, split, root, n_time_bins, bin_by, seed, **options)``; one that reads
 # files may also take ``cache_dir``, ``num_workers`` and ``progress``, and one with ``**frame_options``
-# accepts the options of to_frames (``binary``, ...).
+# accepts ``representation`` and the data set options of that representation (``binary``, ...).
 register_dataset = DATASETS.register
 
 
@@ -42,8 +41,9 @@ def create_dataset(name: str, *, split: str, root: str | os.PathLike | None = No
             frames in memory. Data sets without files (``ndigits``) always compute in memory.
         num_workers: processes that compute frames (0: this process).
         progress: show a progress bar while frames are computed (needs tqdm).
-        **kw: options of that data set (e.g. ``split_rule``), ``representation`` (``"frames"``, the
-            default, or ``"ltsnn_colour"``) and the options of its function (e.g. ``binary``, ``size``).
+        **kw: options of that data set (e.g. ``split_rule``), ``representation`` (a name in
+            :data:`~ltsnn.data.representations.REPRESENTATIONS`: ``"frames"``, the default,
+            ``"ltsnn_colour"``, ``"voxel_grid"``) and the options of its function (e.g. ``binary``, ``size``).
 
     Returns:
         A Dataset whose items are (frames float32 [T, C, H, W], label int), with attributes
@@ -51,6 +51,12 @@ def create_dataset(name: str, *, split: str, root: str | os.PathLike | None = No
 
     Raises:
         ValueError: listing the valid values for an unknown name, split or option.
+
+    Example:
+        >>> from ltsnn.data import create_dataset
+        >>> ds = create_dataset("moving_shapes", split="test", n_time_bins=4, test_size=2)
+        >>> len(ds), tuple(ds[0][0].shape), ds.classes
+        (2, (4, 2, 48, 64), ('car', 'pedestrian'))
     """
     fn = DATASETS.lookup(name)
     if split not in SPLITS:
@@ -60,8 +66,8 @@ def create_dataset(name: str, *, split: str, root: str | os.PathLike | None = No
     named = {n for n, p in params.items() if p.kind is not p.VAR_KEYWORD}
     representation = kw.get("representation", "frames")        # an unknown one is refused with the valid names later
     known = [representation] if representation in REPRESENTATIONS else list(REPRESENTATIONS)
-    frame_options = {"representation", *(n for r in known for n in frame_option_names(r))} if takes_frame_options \
-        else set()
+    frame_options = {"representation", *(n for r in known for n in REPRESENTATIONS[r].dataset_options)} \
+        if takes_frame_options else set()
     options = sorted((named - set(_COMMON) - set(_BUILD)) | frame_options)
     unknown = sorted(set(kw) - set(options))
     if unknown:

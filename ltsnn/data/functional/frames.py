@@ -78,7 +78,7 @@ def windows_needed(t_first: int, t_last: int, window_us: int) -> int:
 
 
 def check_frame_options(caller: str, *, sensor_size, n_time_bins, bin_by: str, window_us, polarity_channels: int,
-                        size, resize_mode: str) -> None:
+                        size, resize_mode: str, t_range=None) -> None:
     """Raise a ValueError naming the argument when a frame option is invalid (shared by the numpy and torch paths)."""
     if bin_by not in BIN_MODES:
         raise ValueError(f"{caller}: unknown bin_by {bin_by!r}; expected one of {list(BIN_MODES)}")
@@ -99,6 +99,34 @@ def check_frame_options(caller: str, *, sensor_size, n_time_bins, bin_by: str, w
         raise ValueError(f"{caller}: size is {size!r}; expected (H, W) with positive ints, or None")
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"{caller}: unknown resize_mode {resize_mode!r}; expected one of {list(RESIZE_MODES)}")
+    if t_range is not None and not (isinstance(t_range, (tuple, list)) and len(t_range) == 2
+                                    and all(isinstance(v, (int, np.integer)) for v in t_range)
+                                    and t_range[1] > t_range[0]):
+        raise ValueError(f"{caller}: t_range is {t_range!r}; expected (t_start, t_end) in µs, ints with "
+                         f"t_end > t_start")
+
+
+def first_outside_range(t, t_range: tuple[int, int]) -> int | None:
+    """Index of the first event with t outside [t_start, t_end), or None (numpy or torch t)."""
+    outside = (t < t_range[0]) | (t >= t_range[1])
+    if not bool(outside.any()):
+        return None
+    return int(outside.nonzero()[0][0])
+
+
+def events_in_range(events: np.ndarray, t_range: tuple[int, int], caller: str) -> np.ndarray:
+    """Events of the interval ``t_range`` = [t_start, t_end) µs, stably sorted by t if they were not.
+
+    Raises:
+        ValueError: naming the first event outside the interval.
+    """
+    t = events["t"]
+    i = first_outside_range(t, t_range)
+    if i is not None:
+        raise ValueError(f"{caller}: event {i} has t = {t[i]} µs; expected {t_range[0]} <= t < {t_range[1]} (t_range)")
+    if len(t) > 1 and (t[1:] < t[:-1]).any():
+        return events[np.argsort(t, kind="stable")]
+    return events
 
 
 CHUNK_EVENTS = 1 << 16    # events per validation chunk: ~1 MB of records, so every pass after the first hits the cache
@@ -200,29 +228,46 @@ def pixel_index(events: np.ndarray, sensor_size: tuple[int, int], polarity_chann
     return index
 
 
-def bin_bounds(t: np.ndarray, *, n_time_bins: int | None, bin_by: str, window_us: int | None = None) -> np.ndarray:
+def bin_bounds(t, *, n_time_bins: int | None, bin_by: str, window_us: int | None = None,
+               t_range: tuple[int, int] | None = None, search=None) -> list[int]:
     """Event-index bounds [T + 1] of the time bins of a sorted recording (see :func:`bin_start_times`).
 
     Bin k holds events ``bounds[k] <= i < bounds[k + 1]``; events at or after ``bounds[T]`` are in no
     bin (only with ``"window"``). ``n_time_bins`` None (``"window"`` only) means as many windows as
-    cover the recording (0 for an empty one).
+    cover the recording, or ``t_range`` when given (0 for an empty recording without a range).
+
+    Args:
+        t: sorted timestamps [N] (a numpy array, a memory map or a torch tensor).
+        t_range: (t_start, t_end) µs: the interval the time-based rules measure (module docstring of
+            :func:`to_frames`); None: the recording's first and last timestamps.
+        search: sorted times -> the index of the first event at or after each (``searchsorted``); by
+            default a Python binary search that reads ~log2(N) values, so a strided t column is not copied.
     """
     n = len(t)
-    if n == 0:
-        return np.zeros((n_time_bins or 0) + 1, dtype=np.int64)
-    t_first, t_last = int(t[0]), int(t[-1])
-    if n_time_bins is None:
-        n_time_bins = windows_needed(t_first, t_last, window_us)
+    if t_range is not None and bin_by in ("duration", "window"):
+        t_first, t_last = t_range
+        if n_time_bins is None:
+            n_time_bins = windows_needed(t_first, t_last - 1, window_us)
+    elif n == 0:
+        return [0] * ((n_time_bins or 0) + 1)
+    else:
+        t_first, t_last = int(t[0]), int(t[-1])
+        if n_time_bins is None:
+            n_time_bins = windows_needed(t_first, t_last, window_us)
     if bin_by == "count":
-        return np.asarray(count_bin_bounds(n, n_time_bins), dtype=np.int64)
+        return count_bin_bounds(n, n_time_bins)
+    # With a range, "duration" ends its last bin at t_last + 1 = t_end + 1: no event reaches t_end, so
+    # every bin k starts at t_start + ceil(k * (t_end - t_start) / T), exactly T equal spans of the range.
     starts = bin_start_times(t_first, t_last, n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us)
-    # A Python binary search reads ~log2(N) values: no copy of a strided t column.
-    return np.array([bisect.bisect_left(t, start) for start in starts], dtype=np.int64)
+    if search is None:
+        return [bisect.bisect_left(t, start) for start in starts]
+    return search(starts)
 
 
 def to_frames(events: np.ndarray, *, sensor_size: tuple[int, int], n_time_bins: int | None, bin_by: str = "duration",
               binary: bool = True, window_us: int | None = None, polarity_channels: int = 2,
-              size: tuple[int, int] | None = None, resize_mode: str = "area") -> np.ndarray:
+              size: tuple[int, int] | None = None, resize_mode: str = "area",
+              t_range: tuple[int, int] | None = None) -> np.ndarray:
     """Accumulate events into T frames of per-pixel event counts (or presence).
 
     Bins (for events with times t_0 <= ... <= t_{N-1}; exact rules in :func:`bin_start_times`):
@@ -239,11 +284,20 @@ def to_frames(events: np.ndarray, *, sensor_size: tuple[int, int], n_time_bins: 
     - ``"ltsnn"``: the LT-SNN code's equal-duration rule with its T - 1 divisor (methods.md §1.8): bins
       0..T-2 share the whole recording and bin T - 1 holds only the final event(s).
 
+    A time range ``t_range`` = (t_start, t_end) fixes the bins by the clock instead of by the events,
+    so that an object seen at the same time in two samples lands in the same bin (label-aligned
+    windows of detection): ``"duration"`` cuts [t_start, t_end) into T equal spans, bin k holding
+    t ∈ [t_start + k·D/T, t_start + (k+1)·D/T) with D = t_end − t_start; ``"window"`` starts its
+    windows at t_start (``n_time_bins=None``: as many as cover the range); ``"count"`` and ``"ltsnn"``
+    depend on the events only. Every event must lie in the range; they may come in any order
+    (Prophesee DAT files are only nearly sorted) and are sorted by t first.
+
     Then, in this order: ``binary`` turns counts into presence (1.0 where a pixel had at least one
     event in the bin), and ``size`` resizes each frame with :func:`ltsnn.data.functional.resize_frames`.
 
     Args:
-        events: Events [N] (fields t in µs, x, y, p; see :mod:`ltsnn.data.events`), t non-decreasing.
+        events: Events [N] (fields t in µs, x, y, p; see :mod:`ltsnn.data.events`), t non-decreasing
+            unless ``t_range`` is given.
         sensor_size: (W, H) in pixels; every event needs x < W and y < H.
         n_time_bins: T >= 1; None only with ``bin_by="window"`` (derived, see above).
         bin_by: ``"duration"``, ``"count"``, ``"window"`` or ``"ltsnn"``.
@@ -253,6 +307,7 @@ def to_frames(events: np.ndarray, *, sensor_size: tuple[int, int], n_time_bins: 
         size: output (H', W') in pixels, or None to keep the sensor's (H, W).
         resize_mode: ``"area"``, ``"bilinear"`` or ``"nearest"`` (as ``torch.nn.functional.interpolate``
             with ``antialias=False, align_corners=False``; ``"area"`` = adaptive average pooling).
+        t_range: (t_start, t_end) in µs, ints with t_end > t_start, or None (see above).
 
     Returns:
         float32 [T, C, H, W] (C = ``polarity_channels``; (H', W') = ``size`` if given); all zeros for
@@ -260,13 +315,25 @@ def to_frames(events: np.ndarray, *, sensor_size: tuple[int, int], n_time_bins: 
 
     Raises:
         ValueError: naming the field and the first bad event index when an event lies outside the
-            sensor, has p outside {0, 1}, or comes earlier than the event before it; or naming the
-            argument when an option is invalid.
+            sensor or ``t_range``, has p outside {0, 1}, or (without a range) comes earlier than the
+            event before it; or naming the argument when an option is invalid.
+
+    Example:
+        >>> from ltsnn.data.events import make_events
+        >>> events = make_events([10_000, 22_499, 59_999], [1, 2, 3], [0, 1, 2], [1, 0, 1])
+        >>> frames = to_frames(events, sensor_size=(4, 3), n_time_bins=4, t_range=(10_000, 60_000))
+        >>> frames.shape, frames[:, 1].sum(axis=(1, 2)).tolist()      # ON events in bins 0 and 3
+        ((4, 2, 3, 4), [1.0, 0.0, 0.0, 1.0])
+        >>> to_frames(events, sensor_size=(4, 3), n_time_bins=4)[:, 1].sum(axis=(1, 2)).tolist()
+        [1.0, 0.0, 0.0, 1.0]
     """
     check_frame_options("to_frames", sensor_size=sensor_size, n_time_bins=n_time_bins, bin_by=bin_by,
-                        window_us=window_us, polarity_channels=polarity_channels, size=size, resize_mode=resize_mode)
+                        window_us=window_us, polarity_channels=polarity_channels, size=size, resize_mode=resize_mode,
+                        t_range=t_range)
+    if t_range is not None:
+        events = events_in_range(events, t_range, "to_frames")
     width, height = (int(s) for s in sensor_size)
-    bounds = bin_bounds(events["t"], n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us)
+    bounds = bin_bounds(events["t"], n_time_bins=n_time_bins, bin_by=bin_by, window_us=window_us, t_range=t_range)
     n_bins = len(bounds) - 1
     check_cell_count("to_frames", n_bins, polarity_channels, height, width)
     linear = pixel_index(events, sensor_size, polarity_channels, "to_frames")       # validates the events

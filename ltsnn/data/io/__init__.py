@@ -8,13 +8,13 @@ the byte offset or event index, and what was expected.
 from ltsnn.data.io.aedat import read_aedat, read_cifar10dvs
 from ltsnn.data.io.aedat4 import read_aedat4
 from ltsnn.data.io.atis import NMNIST_SENSOR_SIZE, read_atis_bin
-from ltsnn.data.io.boxes import BOX_DTYPE, read_gen1_boxes
-from ltsnn.data.io.dat import read_dat
+from ltsnn.data.io.boxes import BOX_DTYPE, read_gen1_boxes, reformat_boxes
+from ltsnn.data.io.dat import DatFile, read_dat, write_dat
 from ltsnn.data.io.evt2 import read_evt2
 from ltsnn.data.io.evt3 import read_evt3
 from ltsnn.data.io.formats import FORMATS, detect_format, iter_events, read_events
 from ltsnn.data.io.recording import Recording
 
 __all__ = ["Recording", "read_events", "iter_events", "detect_format", "FORMATS", "read_atis_bin", "read_aedat",
-           "read_cifar10dvs", "read_aedat4", "read_dat", "read_evt2", "read_evt3", "read_gen1_boxes", "BOX_DTYPE",
-           "NMNIST_SENSOR_SIZE"]
+           "read_cifar10dvs", "read_aedat4", "read_dat", "DatFile", "write_dat", "read_evt2", "read_evt3",
+           "read_gen1_boxes", "reformat_boxes", "BOX_DTYPE", "NMNIST_SENSOR_SIZE"]

@@ -35,7 +35,6 @@ def read_gen1_boxes(path: str | os.PathLike) -> np.ndarray:
     if raw.ndim != 1 or names != set(BOX_DTYPE.names):
         raise ValueError(f"read_gen1_boxes: {os.fspath(path)!r}: array of shape {raw.shape} with fields "
                          f"{raw.dtype.names}; expected 1-D with fields {BOX_DTYPE.names} (or Gen1's ts/confidence)")
-    boxes = np.empty(len(raw), dtype=BOX_DTYPE)
     for name in raw.dtype.names:
         values = raw[name]
         target = _RENAMED.get(name, name)
@@ -47,5 +46,36 @@ def read_gen1_boxes(path: str | os.PathLike) -> np.ndarray:
                 i = int(bad[0])
                 raise ValueError(f"read_gen1_boxes: {os.fspath(path)!r}: box {i} field {name!r} is {values[i]}; "
                                  f"expected an integer in [{low}, {high}]")
-        boxes[target] = values
-    return boxes
+    return reformat_boxes(raw, where=f"read_gen1_boxes: {os.fspath(path)!r}")
+
+
+def reformat_boxes(boxes: np.ndarray, *, where: str = "boxes") -> np.ndarray:
+    """Any Prophesee box array (canonical, or legacy Gen1 with ``ts`` and ``confidence``) as :data:`BOX_DTYPE`.
+
+    ``track_id`` may be absent (0 then) and ``class_confidence`` too (1.0 then, as for ground truth);
+    fields of neither dtype are ignored.
+
+    Raises:
+        ValueError: starting with ``where`` when t, x, y, w, h or class_id is missing.
+
+    Example:
+        >>> import numpy as np
+        >>> legacy = np.zeros(1, dtype=[("ts", "<u8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", "<f4"),
+        ...                             ("class_id", "u1")])
+        >>> legacy["ts"] = 50_000
+        >>> out = reformat_boxes(legacy)
+        >>> int(out["t"][0]), float(out["class_confidence"][0]), out.dtype == BOX_DTYPE
+        (50000, 1.0, True)
+    """
+    names = boxes.dtype.names or ()
+    sources = {target: name for name, target in _RENAMED.items() if name in names}
+    out = np.zeros(boxes.shape[0], dtype=BOX_DTYPE)
+    for field in BOX_DTYPE.names:
+        source = field if field in names else sources.get(field)
+        if source is not None:
+            out[field] = boxes[source]
+        elif field == "class_confidence":
+            out[field] = 1.0
+        elif field != "track_id":
+            raise ValueError(f"{where}: missing field {field!r} (have {list(names)})")
+    return out

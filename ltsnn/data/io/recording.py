@@ -109,7 +109,7 @@ def assemble(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.n
 
 def checked(steps: Iterable[np.ndarray], *, reader: str, path: str | os.PathLike,
             sensor_size: tuple[int, int] | None, monotonic: bool,
-            offset_of: Callable[[int], int] | None = None) -> Iterator[np.ndarray]:
+            offset_of: Callable[[int], int] | None = None, first_index: int = 0) -> Iterator[np.ndarray]:
     """Pass Events steps through, raising at the first event outside the sensor or back in time.
 
     Args:
@@ -117,11 +117,12 @@ def checked(steps: Iterable[np.ndarray], *, reader: str, path: str | os.PathLike
         sensor_size: (W, H) from the header; None skips the bounds check.
         monotonic: whether timestamps must never decrease (across steps too).
         offset_of: maps an event index to its byte offset, for formats with fixed-size records.
+        first_index: the index in the file of the first event of ``steps`` (a part read by random access).
 
     Raises:
         ValueError: naming the event index (and byte offset when known), the value and the bound.
     """
-    start = 0
+    start = first_index
     last_t: int | None = None
 
     def where(i: int) -> str:

@@ -6,7 +6,8 @@ LT-SNN (methods §1.5, TET §3)::
     L_MSE = mean over (T, B, K) of (O_t − Ω)²       (every logit is pulled towards the scalar Ω)
     L     = w_tet · L_TET + w_mse · L_MSE
 
-Ω is the detached mean of the layer thresholds (Eq. 13), maintained by :class:`MeanThresholdTracker`.
+Ω is the detached mean of the layer thresholds (Eq. 13), maintained by :class:`MeanThresholdTracker`
+(named for what it holds: LM-HT has an unrelated ω).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ltsnn.neurons import threshold_parameters
 
 Tensor = torch.Tensor
 
@@ -43,14 +46,9 @@ def mean_ce_loss(logits_seq: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits_seq.mean(0), target)
 
 
-def learnable_thresholds(model: nn.Module) -> list[Tensor]:
-    """The learnable threshold parameters of ``model`` (parameters named ``v_th``), in module order."""
-    return [p for name, p in model.named_parameters() if name.rsplit(".", 1)[-1] == "v_th"]
-
-
 def mean_threshold(model: nn.Module) -> float:
     """Ω of Eq. 13: the mean over layers of each layer's (mean) learnable threshold; 1.0 if none learn."""
-    vths = learnable_thresholds(model)
+    vths = threshold_parameters(model)
     if not vths:
         return 1.0
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""Axis-aligned boxes: format conversion, IoU and clipping to a frame.
+"""Axis-aligned boxes: format conversion, IoU, and the LT-SNN code's crop (clipping to the frame is the data's).
 
 Boxes are float tensors ``[..., 4]``. ``xywh`` = (left x, top y, width w, height h) and ``xyxy`` = (left, top,
 right, bottom), in pixels; x runs along columns, y along rows. Two IoU conventions are in use (spec §6.1):
@@ -49,18 +49,6 @@ def box_iou(a: Tensor, b: Tensor, *, convention: str = "continuous") -> Tensor:
     union = area_a + area_b - inter
     # union = 0 only when both boxes are empty, and then inter = 0 too: dividing by 1 there gives IoU 0.
     return inter / torch.where(union > 0, union, torch.ones_like(union))
-
-
-def clip_boxes(boxes: Tensor, *, height: int, width: int) -> Tensor:
-    """Clip the corners of xywh boxes to the frame, as RVT crops Prophesee labels (spec §4 step 1).
-
-    Left/right are clamped to [0, width − 1] and top/bottom to [0, height − 1]; boxes entirely outside end up
-    with zero width or height (callers drop those explicitly). ``boxes``: [..., 4] px -> [..., 4] px.
-    """
-    x1, y1, x2, y2 = xywh_to_xyxy(boxes).unbind(-1)
-    x1, x2 = x1.clamp(0, width - 1), x2.clamp(0, width - 1)
-    y1, y2 = y1.clamp(0, height - 1), y2.clamp(0, height - 1)
-    return torch.stack([x1, y1, x2 - x1, y2 - y1], dim=-1)
 
 
 def crop_boxes_ltsnn_code(boxes: Tensor, *, height: int, width: int) -> Tensor:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from ltsnn.tasks.detection.boxes import box_iou, clip_boxes, crop_boxes_ltsnn_code
+from ltsnn.data.functional.boxes import clip_boxes
+from ltsnn.tasks.detection.boxes import box_iou, crop_boxes_ltsnn_code
 from ltsnn.tasks.detection.grid import YoloGrid
 
 Tensor = torch.Tensor

@@ -4,8 +4,10 @@ Per recording, ground truth and predictions are structured box arrays (:data:`lt
 legacy Gen1 fields ``ts``/``confidence``) in sensor pixels, sorted by t. Steps:
 
 1. GT boxes are cropped to the frame (corners clipped to [0, W − 1] × [0, H − 1], as RVT does); those left with
-   zero width or height are dropped.
-2. GT and predictions are filtered by a :class:`BoxFilter` (keep t > skip, w² + h² ≥ d², w ≥ s and h ≥ s).
+   zero width or height are dropped (:func:`ltsnn.data.box_filter.crop_to_frame`).
+2. GT and predictions are filtered by a :class:`~ltsnn.data.box_filter.BoxFilter` (keep t > skip, w² + h² ≥ d²,
+   w ≥ s and h ≥ s); the filters and their presets are the data's (:mod:`ltsnn.data.box_filter`), which cleans
+   the training labels with the same rules.
 3. Every distinct GT timestamp ts of a recording makes one image: its GT boxes and all predictions with
    t ∈ [ts − tol, ts + tol] (both ends included). Instants with no GT left are not evaluated.
 4. COCO (category id = class id + 1, area = w·h, continuous coordinates) through faster-coco-eval or pycocotools:
@@ -25,57 +27,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ltsnn.data.io.boxes import BOX_DTYPE
-from ltsnn.tasks.detection.boxes import box_iou, clip_boxes
+from ltsnn.data.box_filter import BoxFilter, crop_to_frame
+from ltsnn.data.io.boxes import BOX_DTYPE, reformat_boxes
+from ltsnn.tasks.detection.boxes import box_iou
 
 Tensor = torch.Tensor
 
 COCO_BACKENDS = ("faster_coco_eval", "pycocotools")
 VOC_IOU_THRESHOLD = 0.5
-
-
-@dataclass(frozen=True)
-class BoxFilter:
-    """Keep a box iff t > ``skip_us`` (no time condition if None), w² + h² ≥ ``min_diag``² and
-    w, h ≥ ``min_side``. Sizes in pixels of the evaluated frame, times in µs; ``name`` labels reports.
-    """
-
-    min_diag: float
-    min_side: float
-    skip_us: int | None
-    name: str = "custom"
-
-    def keep(self, boxes: np.ndarray) -> np.ndarray:
-        """Boolean mask [M] over a structured box array with fields t, w, h."""
-        w, h = boxes["w"].astype(np.float64), boxes["h"].astype(np.float64)
-        mask = (w * w + h * h >= self.min_diag ** 2) & (w >= self.min_side) & (h >= self.min_side)
-        if self.skip_us is not None:
-            mask &= boxes["t"] > self.skip_us
-        return mask
-
-
-# (min_diag, min_side, skip_us) per (preset, sensor), spec §1.5.
-_FILTER_PRESETS: dict[tuple[str, str], tuple[float, float, int | None]] = {
-    ("psee_rvt", "gen1"): (30, 10, 500_000),       # RVT's reading of Perot et al.: the one to use
-    ("psee_rvt", "gen4"): (60, 20, 500_000),
-    ("psee_script", "gen1"): (30, 20, 100_000),    # PSEE's psee_evaluator.py as written
-    ("psee_script", "gen4"): (60, 10, 100_000),
-    ("cordone", "gen1"): (30, 20, None),
-    ("none", "gen1"): (0, 0, None),
-    ("none", "gen4"): (0, 0, None),
-}
-
-
-def box_filter_preset(name: str, sensor: str = "gen1", *, downsample: int = 1) -> BoxFilter:
-    """A published filter. ``sensor``: ``gen1`` (304 × 240) or ``gen4`` (1 Mpx); ``downsample``: the factor by
-    which the evaluated frame is smaller than the sensor (RVT evaluates 1 Mpx at /2 and halves the sizes)."""
-    if (name, sensor) not in _FILTER_PRESETS:
-        raise ValueError(f"unknown box filter preset ({name!r}, {sensor!r}); expected one of "
-                         f"{sorted(_FILTER_PRESETS)}")
-    if downsample < 1:
-        raise ValueError(f"downsample must be >= 1, got {downsample}")
-    d, s, skip = _FILTER_PRESETS[(name, sensor)]
-    return BoxFilter(d / downsample, s / downsample, skip, name=name if downsample == 1 else f"{name}/{downsample}")
 
 
 def box_array(t_us: int | np.ndarray, boxes: Tensor | np.ndarray, labels: Tensor | np.ndarray,
@@ -88,22 +47,6 @@ def box_array(t_us: int | np.ndarray, boxes: Tensor | np.ndarray, labels: Tensor
     out["x"], out["y"], out["w"], out["h"] = boxes.T
     out["class_id"] = np.asarray(torch.as_tensor(labels).cpu())
     out["class_confidence"] = 1.0 if scores is None else np.asarray(torch.as_tensor(scores).detach().cpu())
-    return out
-
-
-def reformat_boxes(boxes: np.ndarray, *, where: str = "boxes") -> np.ndarray:
-    """Any Prophesee box array (canonical, or legacy Gen1 with ``ts`` and ``confidence``) as :data:`BOX_DTYPE`."""
-    names = boxes.dtype.names or ()
-    renames = {"t": ("t", "ts"), "class_confidence": ("class_confidence", "confidence")}
-    out = np.zeros(boxes.shape[0], dtype=BOX_DTYPE)
-    for field in BOX_DTYPE.names:
-        source = next((n for n in renames.get(field, (field,)) if n in names), None)
-        if source is not None:
-            out[field] = boxes[source]
-        elif field not in ("track_id", "class_confidence"):
-            raise ValueError(f"{where}: missing field {field!r} (have {list(names)})")
-        elif field == "class_confidence":
-            out[field] = 1.0
     return out
 
 
@@ -142,10 +85,7 @@ def match_instants(gt: Sequence[np.ndarray], dt: Sequence[np.ndarray], *, height
         g, d = reformat_boxes(g, where=f"gt[{r}]"), reformat_boxes(d, where=f"dt[{r}]")
         _check_recording(g, where=f"gt[{r}]", num_classes=num_classes)
         _check_recording(d, where=f"dt[{r}]", num_classes=num_classes)
-        xywh = torch.from_numpy(np.stack([g["x"], g["y"], g["w"], g["h"]], axis=1).astype(np.float64))
-        cropped = clip_boxes(xywh, height=height, width=width).numpy()
-        g["x"], g["y"], g["w"], g["h"] = cropped.T
-        g = g[(g["w"] > 0) & (g["h"] > 0)]
+        g = crop_to_frame(g, height=height, width=width)
         g, d = g[box_filter.keep(g)], d[box_filter.keep(d)]
         for ts in np.unique(g["t"]):
             gi = g[g["t"] == ts]

@@ -75,7 +75,7 @@ def write_examples(task: Any, dataset: Any, path: str | Path, *, count: int = 8,
     frames = torch.stack([f for f, _ in items]).to(device)               # [B, T, C, H, W]
     targets = task.to_device([t for _, t in items], device)
     task.model.eval()
-    out = task(frames, targets, omega=1.0)
+    out = task(frames, targets)
     reset_states(task.model)
     detections = task.detect(out)
     names = task.class_names

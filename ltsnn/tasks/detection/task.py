@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ltsnn.engine.metrics import Record, format_thresholds
+from ltsnn.data.functional import scale_boxes
+from ltsnn.engine.metrics import Record, best_record, format_thresholds
 from ltsnn.tasks.detection.decode import decode
 from ltsnn.tasks.detection.evaluate import box_array, evaluate_detections
 
@@ -51,14 +52,13 @@ class DetectionMeter(LossTermsMeter):
 
     def update(self, out: dict[str, Any], targets: Sequence[Mapping[str, Any]]) -> int:
         detections = self.task.detect(out)
-        sx, sy = self.task.to_sensor
-        scale = torch.tensor([sx, sy, sx, sy], dtype=torch.float64)
+        sizes = {"from_size": self.task.model.input_size, "to_size": self.task.eval_size}
         for det, target in zip(detections, targets):
             rec, t_us = int(target["recording"]), int(target["t_us"])
-            gt_boxes = target["boxes"].detach().cpu().double() * scale
-            self.gt.setdefault(rec, []).append(box_array(t_us, gt_boxes.numpy(), target["labels"].cpu().numpy()))
-            dt_boxes = det["boxes"].detach().cpu().double() * scale
-            self.dt.setdefault(rec, []).append(box_array(t_us, dt_boxes.numpy(), det["labels"].cpu().numpy(),
+            gt_boxes = scale_boxes(target["boxes"].detach().cpu().double().numpy(), **sizes)
+            self.gt.setdefault(rec, []).append(box_array(t_us, gt_boxes, target["labels"].cpu().numpy()))
+            dt_boxes = scale_boxes(det["boxes"].detach().cpu().double().numpy(), **sizes)
+            self.dt.setdefault(rec, []).append(box_array(t_us, dt_boxes, det["labels"].cpu().numpy(),
                                                          det["scores"].detach().cpu().double().numpy()))
         return super().update(out, targets)
 
@@ -107,16 +107,13 @@ class DetectionTask:
         self.box_filter = box_filter
         width, height = sensor_size
         self.eval_size = (int(height), int(width))
-        in_h, in_w = model.input_size
-        self.to_sensor = (width / in_w, height / in_h)
 
-    def __call__(self, frames: Tensor, targets: Sequence[Mapping[str, Any]], *, omega: float) -> dict[str, Any]:
+    def __call__(self, frames: Tensor, targets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Forward one batch.
 
         Args:
             frames: ``[B, T, C, H, W]`` float event frames.
             targets: B dicts with ``boxes`` float [N, 4] xywh px of the input frame and ``labels`` int64 [N].
-            omega: unused (the YOLO loss has no Ω term); taken so the loop treats every task alike.
         Returns:
             ``{"loss": scalar, "outputs": per-step predictions [T, B, K], "terms": {name: scalar}}``.
         """
@@ -143,6 +140,35 @@ class DetectionTask:
     def meter(self, *, split: str) -> LossTermsMeter:
         """Loss terms for training passes; loss terms and mAP for test passes."""
         return DetectionMeter(self) if split == "test" else LossTermsMeter()
+
+    def start_epoch(self) -> None:
+        pass                                                        # the YOLO loss keeps no state
+
+    def after_step(self) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+    def describe(self, result: Mapping[str, Any]) -> str:
+        """``mAP50 0.4630, mAP 0.1420 (AP50 car 0.510, pedestrian 0.410)``."""
+        per_class = ", ".join(f"{name} {ap:.3f}" for name, ap in result["per_class_ap50"].items())
+        return f"mAP50 {result['map50']:.4f}, mAP {result['map']:.4f} (AP50 {per_class})"
+
+    def report_lines(self, test: Mapping[str, Any], history: Sequence[Record]) -> list[str]:
+        """The report's Markdown lines on detection: COCO and VOC scores, per-class AP, the run's best epoch."""
+        last = history[-1]
+        best = best_record(history, metric="map50")
+        rows = [f"| {name} | {test['per_class_ap50'][name]:.4f} | {ap:.4f} |" for name, ap in test["per_class_ap"].items()]
+        return [f"- test **mAP50 {test['map50']:.4f}**, mAP@[.5:.95] {test['map']:.4f}, mAP75 {test['map75']:.4f} "
+                f"(COCO), VOC every-point AP50 {test['voc_ap50']:.4f}; loss {test['loss']:.4f}",
+                f"- over the run: final mAP50 {last['test_map50']:.4f} (epoch {last['epoch']}), best "
+                f"{best['test_map50']:.4f} (epoch {best['epoch']})", "",
+                "| class | AP50 | AP@[.5:.95] |", "|---|---:|---:|", *rows, "",
+                "![loss and mAP](loss_map.png)", "", "![predicted and true boxes](examples.png)", ""]
 
     def format_epoch(self, record: Record, *, epochs: int) -> str:
         width = len(str(epochs))

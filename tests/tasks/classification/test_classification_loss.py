@@ -45,7 +45,7 @@ def test_mse_has_no_gradient_to_thresholds():
 
 
 def _model_with_thresholds(values):
-    model = nn.Sequential(*[LIFNeuron() for _ in values], LIFNeuron(threshold_grad="fixed", v_th=7.0))
+    model = nn.Sequential(*[LIFNeuron() for _ in values], LIFNeuron(learn_threshold=False, v_th=7.0))
     with torch.no_grad():
         for m, v in zip(model, values):
             m.v_th.fill_(v)
@@ -55,7 +55,7 @@ def _model_with_thresholds(values):
 def test_mean_threshold_ignores_fixed_layers():
     assert mean_threshold(_model_with_thresholds([0.5, 1.5, 1.0])) == pytest.approx(1.0)
     assert mean_threshold(_model_with_thresholds([0.2, 0.4])) == pytest.approx(0.3)
-    assert mean_threshold(nn.Sequential(LIFNeuron(threshold_grad="fixed"))) == 1.0
+    assert mean_threshold(nn.Sequential(LIFNeuron(learn_threshold=False))) == 1.0
 
 
 def test_omega_tracker_official_lag_and_epoch_reset():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltsnn.tasks.detection import box_iou, clip_boxes, crop_boxes_ltsnn_code, xywh_to_xyxy, xyxy_to_xywh
+from ltsnn.data.functional import clip_boxes
+from ltsnn.tasks.detection import box_iou, crop_boxes_ltsnn_code, xywh_to_xyxy, xyxy_to_xywh
 
 
 def t(*rows):

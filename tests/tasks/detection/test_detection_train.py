@@ -13,10 +13,10 @@ from torch.utils.data import Dataset
 
 from ltsnn.cli import main
 from ltsnn.data.datasets.moving_shapes import moving_shapes
-from ltsnn.tasks.detection.evaluate import box_filter_preset
+from ltsnn.data.box_filter import box_filter_preset
 from ltsnn.tasks.detection.loss import YoloLoss
 from ltsnn.engine import load_checkpoint
-from ltsnn.engine.loop import fit, seed_everything
+from ltsnn.engine import RunData, fit, make_optimizer, make_scheduler, seed_everything
 from ltsnn.tasks.detection.task import DetectionTask
 from ltsnn.models import create_model
 from ltsnn.neurons import reset_states
@@ -39,7 +39,7 @@ def _task(model, data, **kw) -> DetectionTask:
 def test_readouts_score_the_time_mean_or_every_step(cache_dir):
     data = moving_shapes(split="test", test_size=4, cache_dir=cache_dir, **DATA)
     torch.manual_seed(0)
-    model = create_model("yolo_tiny", neuron_options={"decay": 1.0}).train()     # BN on batch statistics
+    model = create_model("yolo_tiny", neuron={"options": {"decay": 1.0}}).train()     # BN on batch statistics
     frames = (torch.rand(4, 4, 2, 48, 64, generator=torch.Generator().manual_seed(0)) < 0.3).float()
     targets = [data[i][1] for i in range(4)]
     loss = YoloLoss(model.grid, 2, 2, model.input_size)
@@ -48,10 +48,10 @@ def test_readouts_score_the_time_mean_or_every_step(cache_dir):
         assert not torch.allclose(pred_seq[0], pred_seq[-1])               # the steps differ
         reset_states(model)
         mean = DetectionTask(model, loss, decode_options={}, class_names=data.classes, sensor_size=(64, 48),
-                             box_filter=None)(frames, targets, omega=1.0)
+                             box_filter=None)(frames, targets)
         reset_states(model)
         per_step = DetectionTask(model, loss, readout="per_step", decode_options={}, class_names=data.classes,
-                                 sensor_size=(64, 48), box_filter=None)(frames, targets, omega=1.0)
+                                 sensor_size=(64, 48), box_filter=None)(frames, targets)
     torch.testing.assert_close(mean["loss"], loss(pred_seq.mean(0), targets)["loss"])
     torch.testing.assert_close(per_step["loss"], torch.stack([loss(p, targets)["loss"] for p in pred_seq]).mean())
     assert not torch.allclose(mean["loss"], per_step["loss"])
@@ -61,14 +61,14 @@ def test_overfits_one_batch(cache_dir):
     # Spec §5.2 (i): a fixed batch of 8, Adam 1e-3: the loss falls from ≈ 7 to < 0.15 within 300 steps.
     data = moving_shapes(split="train", train_size=8, cache_dir=cache_dir, **DATA)
     seed_everything(0)
-    model = create_model("yolo_tiny", neuron_options={"decay": 1.0})
+    model = create_model("yolo_tiny", neuron={"options": {"decay": 1.0}})
     task = _task(model, data)
     frames = torch.stack([data[i][0] for i in range(8)])
     targets = [data[i][1] for i in range(8)]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     while len(losses) < 300 and (not losses or losses[-1] >= 0.15):
-        out = task(frames, targets, omega=1.0)
+        out = task(frames, targets)
         optimizer.zero_grad()
         out["loss"].backward()
         optimizer.step()
@@ -161,16 +161,16 @@ def _train_ap50(variant: str, cache_dir: str, tmp_path: Path) -> list[float]:
     train = {"correct": train, "shuffled": _shuffled(train), "swapped": _rows_cols_swapped(train),
              "dead": train}[variant]
     seed_everything(0)
-    model = create_model("yolo_tiny", neuron_options={"decay": 1.0})
+    model = create_model("yolo_tiny", neuron={"options": {"decay": 1.0}})
     if variant == "dead":                                    # no spikes: a constant output
         for name, p in model.named_parameters():
             if name.endswith("v_th"):
                 p.data.fill_(50.0)
                 p.requires_grad_(False)
-    history = fit(model, train_set=train, test_set=test, task=_task(model, test), omega_mode="official",
-                  epochs=4, lr=3e-3, weight_decay=0.0, scheduler="cosine", batch_size=32, num_workers=0,
-                  seed=0, run_dir=tmp_path / variant, checkpoint_every=1000, config={}, model_args={},
-                  log=lambda line: None)
+    optimizer = make_optimizer(model, lr=3e-3)
+    history = fit(_task(model, test), RunData(train, test, batch_size=32), optimizer,
+                  make_scheduler(optimizer, "cosine", epochs=4), epochs=4, run_dir=tmp_path / variant,
+                  checkpoint_every=1000, log=lambda line: None)
     return [r["test_map50"] for r in history]
 
 

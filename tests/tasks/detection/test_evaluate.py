@@ -10,9 +10,8 @@ import pytest
 
 pytest.importorskip("faster_coco_eval", reason="the 'detection' extra (faster-coco-eval) is not installed")
 
-from ltsnn.data.io import BOX_DTYPE  # noqa: E402
-from ltsnn.tasks.detection import (BoxFilter, box_array, box_filter_preset, evaluate_detections,  # noqa: E402
-                             every_point_ap, reformat_boxes)
+from ltsnn.data.box_filter import box_filter_preset  # noqa: E402
+from ltsnn.tasks.detection import box_array, evaluate_detections, every_point_ap  # noqa: E402
 
 H, W = 240, 304
 NO_FILTER = box_filter_preset("none")
@@ -105,17 +104,6 @@ def test_every_point_ap_is_the_area_under_the_envelope():
 
 # ---- filtering and time matching (§6.5) ------------------------------------------------------------------------
 
-def test_psee_rvt_filter_oracle():
-    f = box_filter_preset("psee_rvt", "gen1")
-    assert (f.min_diag, f.min_side, f.skip_us) == (30, 10, 500_000)
-    boxes = np.zeros(5, dtype=BOX_DTYPE)
-    boxes["t"] = [400_000, 600_000, 600_000, 600_000, 500_000]
-    boxes["w"] = [40, 12, 20, 25, 40]
-    boxes["h"] = [40, 8, 20, 20, 40]
-    assert f.keep(boxes).tolist() == [False, False, False, True, False]
-    assert box_filter_preset("psee_rvt", "gen4", downsample=2) == BoxFilter(30, 10, 500_000, name="psee_rvt/2")
-
-
 def test_time_matching_window_is_closed_and_per_instant():
     gt = box_array(TS, np.array([[10.0, 10, 40, 40]]), [0])
     times = np.array([949_999, 950_000, 1_050_000, 1_050_001])
@@ -137,16 +125,6 @@ def test_gt_is_cropped_to_the_frame_and_empty_boxes_dropped():
     dt = box_array(TS, np.array([[0.0, 0, 20, 20]]), [0], [0.9])
     result = evaluate_detections([gt], [dt], height=H, width=W, class_names=("car",), box_filter=NO_FILTER)
     assert result["num_gt"] == 1 and result["map"] == pytest.approx(1.0)
-
-
-def test_legacy_gen1_dtype_is_accepted():
-    legacy = np.dtype([("ts", "<u8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", "<f4"),
-                       ("class_id", "u1"), ("confidence", "<f4"), ("track_id", "<u4")])
-    g = np.zeros(1, dtype=legacy)
-    g[0] = (TS, 1, 2, 30, 40, 1, 1.0, 7)
-    out = reformat_boxes(g)
-    assert out.dtype == BOX_DTYPE and out.dtype.itemsize == 40
-    assert out[0].tolist() == (TS, 1.0, 2.0, 30.0, 40.0, 1, 7, 1.0)
 
 
 @pytest.mark.parametrize("which, match", [("gt", r"gt\[0\]: boxes must be sorted by t; box 1 has t = 5"),

@@ -52,7 +52,7 @@ def test_conv_head_output_is_the_cell_major_layout_of_the_loss():
 
 def test_tiny_detector_shapes_reset_and_threshold_gradients():
     torch.manual_seed(0)
-    model = create_model("yolo_tiny", neuron_options={"decay": 1.0})
+    model = create_model("yolo_tiny", neuron={"options": {"decay": 1.0}})
     x_seq = (torch.rand(4, 2, 2, 48, 64) < 0.05).float()
     out = model(x_seq)
     assert out.shape == (4, 2, 576) and model.grid == (6, 8)
@@ -70,9 +70,9 @@ def test_tiny_detector_shapes_reset_and_threshold_gradients():
 
 
 def test_fixed_thresholds_and_ilif_integer_spikes():
-    fixed = create_model("yolo_tiny", threshold_grad="fixed")
+    fixed = create_model("yolo_tiny", neuron={"threshold_grad": "fixed"})
     assert not [n for n, _ in fixed.named_parameters() if n.endswith("v_th")]
-    ilif = create_model("yolo_tiny", neuron="ilif", threshold_grad="fixed").eval()
+    ilif = create_model("yolo_tiny", neuron={"name": "ilif", "threshold_grad": "fixed"}).eval()
     spikes = []
     hooks = [m.register_forward_hook(lambda m, i, o: spikes.append(o)) for m in ilif.modules()
              if isinstance(m, SpikingNeuron)]
@@ -84,7 +84,7 @@ def test_fixed_thresholds_and_ilif_integer_spikes():
     values = torch.cat([s.flatten() for s in spikes])
     assert torch.equal(values, values.round()) and values.max() > 1      # integer spikes, not only 0/1
     with pytest.raises(ValueError, match="threshold_grad"):
-        create_model("yolo_tiny", neuron="ilif", threshold_grad="sgp")
+        create_model("yolo_tiny", neuron={"name": "ilif", "threshold_grad": "sgp"})
 
 
 def test_fc_head_grid_and_errors():
