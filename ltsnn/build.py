@@ -23,7 +23,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ltsnn.config import Config, ConfigError, DataConfig, ModelConfig, OptimConfig, changed_keys, config_to_dict, load_config
+from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, OptimConfig, changed_keys, config_to_dict,
+                          load_config)
 from ltsnn.data.cache import default_cache_dir
 from ltsnn.data.datasets import AugmentedFrames, create_dataset
 from ltsnn.data.transforms import Compose, create_transform
@@ -135,7 +136,7 @@ def build_optimizer(oc: OptimConfig, model: nn.Module, *, epochs: int
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """The optimizer of ``model``'s parameters and its per-epoch schedule over ``epochs``."""
     optimizer = make_optimizer(model, oc.name, lr=oc.lr, weight_decay=oc.weight_decay, momentum=oc.momentum,
-                               threshold_lr=oc.threshold_lr or None)
+                               threshold_lr=oc.threshold_lr)
     return optimizer, make_scheduler(optimizer, oc.scheduler, epochs=epochs)
 
 
@@ -170,14 +171,15 @@ def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mappin
               log: Callable[[str], None] = print) -> Run:
     """The data, task, optimizer and scheduler of ``cfg``'s run.
 
-    The model is built from ``cfg.model`` after seeding with ``train.seed`` (so its initialisation is
-    seeded), unless ``model`` and its ``model_args`` are given (a resumed or fine-tuned run); ``datasets``
+    The generators are seeded with ``train.seed`` after the data sets are built, then the model is built from
+    ``cfg.model`` (so its initialisation is seeded), unless ``model`` and its ``model_args`` are given (a
+    fine-tuned run, or a resumed one, whose generators the checkpoint then restores); ``datasets``
     reuses already built (train, test) sets, e.g. across the runs of an ablation.
     """
     train, test = datasets or (build_dataset(cfg.data, split=split, progress=progress, log=log)
                                for split in ("train", "test"))
+    seed_everything(cfg.train.seed)                             # the model's init, and every draw of a fine-tune
     if model is None:
-        seed_everything(cfg.train.seed)
         model_args = model_args_for(cfg.model, train)
         model = model_from_args(model_args)
     elif model_args is None:
@@ -222,9 +224,25 @@ def restore(checkpoint: str | Path, overrides: Sequence[str] = (), *, allowed: S
     bad = [k for k in changed_keys(stored, cfg) if k not in allowed]
     if bad:
         raise ConfigError(f"{why}: cannot change {', '.join(bad)}; only {', '.join(allowed)} may change")
+    if ckpt["version"] == 1:
+        ckpt["model_args"] = _model_args_v1(ckpt["model_args"])
     model = model_from_args(ckpt["model_args"])
-    model.load_state_dict(ckpt["model"])
+    weights = ckpt["model"]
+    if ckpt["version"] == 1:                                    # I-LIF kept a placeholder v_th buffer then
+        weights = {k: v for k, v in weights.items() if k in model.state_dict() or not k.endswith(".v_th")}
+    model.load_state_dict(weights)
     return Restored(cfg, ckpt, model)
+
+
+def _model_args_v1(model_args: Mapping[str, Any]) -> dict[str, Any]:
+    """Version-1 checkpoints gave the neuron as four model keywords; fold them into the neuron spec."""
+    kw = dict(model_args["kwargs"])
+    if not isinstance(kw.get("neuron", ""), str):
+        return dict(model_args)
+    spec = NeuronSpec(kw.pop("neuron", "lif"), threshold_grad=kw.pop("threshold_grad", "sgp"),
+                      learn_first_threshold=kw.pop("learn_first_threshold", False),
+                      options=dict(kw.pop("neuron_options", None) or {}))
+    return {**model_args, "kwargs": {**kw, "neuron": spec.to_dict()}}
 
 
 def initial_model(cfg: Config) -> tuple[Config, nn.Module, dict[str, Any]]:

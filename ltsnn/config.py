@@ -15,9 +15,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, get_origin, get_type_hints
+from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
 from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
@@ -100,8 +101,9 @@ class OptimConfig:
     name: str = field(default="adam", metadata=_choices(*OPTIMIZERS))   # sgd: with `momentum`
     lr: float = field(default=1e-3, metadata=_at_least(0, strict=True))
     weight_decay: float = field(default=0.0, metadata=_at_least(0))
-    momentum: float = field(default=0.9, metadata=_at_least(0))         # sgd only
-    threshold_lr: float = field(default=0.0, metadata=_at_least(0))     # the thresholds' own lr; 0: lr (LT-SNN Tab. 8)
+    momentum: float = field(default=0.9, metadata=_at_least(0))         # sgd only (an error with adam)
+    # The thresholds' own learning rate (LT-SNN Table 8), as their own parameter group; null: lr, one group.
+    threshold_lr: float | None = field(default=None, metadata=_at_least(0))
     scheduler: str = field(default="cosine", metadata=_choices(*SCHEDULERS))
 
 
@@ -186,6 +188,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *
         _apply_override(tree, text, explicit)
     cfg = _build(tree, source=str(path) if path is not None else (source or "the command line"))
     _resolve_loss(cfg, explicit)
+    if "optim.momentum" in explicit and cfg.optim.momentum != OptimConfig.momentum and cfg.optim.name != "sgd":
+        raise ConfigError(f"optim.momentum={cfg.optim.momentum} is an SGD option; optim.name={cfg.optim.name!r} "
+                          f"would ignore it (expected optim.name=sgd, or no optim.momentum)")
     _check_model_options(cfg)
     _check_quant(cfg)
     return cfg
@@ -278,6 +283,10 @@ def _parse_value(raw: str, as_text: type | None) -> Any:
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:
+    if get_origin(tp) in (Union, types.UnionType):              # `float | None`: YAML null, or the other type
+        if value is None:
+            return None
+        tp, = (a for a in get_args(tp) if a is not type(None))
     if tp is bool:
         ok = isinstance(value, bool)
     elif tp is int:
@@ -305,6 +314,8 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
 
 
 def _check_range(value: Any, f: dataclasses.Field, where: str) -> None:
+    if value is None:                                           # an optional key left unset
+        return
     choices = f.metadata.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")

@@ -54,6 +54,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())                        # mkstemp makes 0600; a plain open() would not
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -120,3 +121,9 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)                                          # the only way to read it is to set it
+    os.umask(mask)
+    return mask

@@ -86,3 +86,26 @@ def test_model_args_round_trip_through_a_checkpoint(tmp_path):
     again = model_from_args(args)
     assert args == model_args_for(cfg.model, run.data.train) and "quant" in args
     assert again.state_dict().keys() == run.model.state_dict().keys()
+
+
+def test_a_version_1_checkpoint_is_read_back(checkpoint, tmp_path):
+    """Checkpoints written before the restructure: Ω at the top, the neuron as four model keywords, and
+    I-LIF's placeholder threshold buffer."""
+    state = torch.load(checkpoint, weights_only=True)
+    spec = state["model_args"]["kwargs"].pop("neuron")
+    state["model_args"]["kwargs"].update(neuron=spec["name"], threshold_grad=spec["threshold_grad"],
+                                         learn_first_threshold=spec["learn_first_threshold"],
+                                         neuron_options=spec["options"])
+    state["omega"] = state.pop("task")["omega"]
+    state["model"]["features.2.v_th_placeholder.v_th"] = torch.tensor(1.0)     # a key the model no longer has
+    state["version"] = 1
+    old = tmp_path / "v1.pt"
+    torch.save(state, old)
+    restored = restore(old, allowed=EVAL_KEYS)
+    assert restored.checkpoint["task"] == {"omega": 1.0} and "omega" not in restored.checkpoint
+    assert NeuronSpec.from_dict(restored.checkpoint["model_args"]["kwargs"]["neuron"]).threshold_grad == "stsg"
+    assert all(float(p) == 1.5 for p in threshold_parameters(restored.model))
+    state["model"]["features.0.0.weight_extra"] = torch.zeros(1)               # anything else still refuses
+    torch.save(state, old)
+    with pytest.raises(RuntimeError, match="weight_extra"):
+        restore(old, allowed=EVAL_KEYS)

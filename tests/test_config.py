@@ -116,3 +116,16 @@ def test_base_config_and_changed_keys():
 def test_shipped_configs_load(path):
     cfg = load_config(path)
     assert cfg.model.name in MODELS and cfg.data.name in DATASETS and cfg.train.epochs >= 1
+
+
+def test_optimizer_keys():
+    assert (load_config().optim.name, load_config().optim.threshold_lr) == ("adam", None)    # one group, lr for all
+    assert load_config(None, ["optim.threshold_lr=1e-4"]).optim.threshold_lr == 1e-4
+    assert load_config(None, ["optim.threshold_lr=null"]).optim.threshold_lr is None
+    assert load_config(None, ["optim.name=sgd", "optim.momentum=0.5"]).optim.momentum == 0.5
+    with pytest.raises(ConfigError, match="optim.momentum=0.5 is an SGD option"):
+        load_config(None, ["optim.momentum=0.5"])
+    with pytest.raises(ConfigError, match="optim.name: expected one of adam, sgd"):
+        load_config(None, ["optim.name=rmsprop"])
+    with pytest.raises(ConfigError, match="optim.threshold_lr: expected a value >= 0"):
+        load_config(None, ["optim.threshold_lr=-1"])

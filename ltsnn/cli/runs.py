@@ -220,7 +220,8 @@ def _train_run(run: Run, root: Path, *, resume: dict[str, Any] | None) -> list[R
 def _restore_for_test(ckpt_path: Path, overrides: Sequence[str], *, command: str):
     """The config, checkpoint, task (the checkpoint's model, the run's loss and task state) and test batches
     of a checkpoint, with the test-data overrides :data:`~ltsnn.build.EVAL_KEYS` applied."""
-    restored = restore(ckpt_path, overrides_only(overrides, command=command), allowed=EVAL_KEYS, why=f"{command} rebuilds the model from the checkpoint")
+    restored = restore(ckpt_path, overrides_only(overrides, command=command), allowed=EVAL_KEYS,
+                       why=f"{command} rebuilds the model from the checkpoint")
     cfg, ckpt = restored.config, restored.checkpoint
     test_set = build_dataset(cfg.data, split="test")
     task = build_task(cfg, restored.model.to(cfg.train.device), test_set)
@@ -274,15 +275,7 @@ def _write_examples(cfg: Config, task, test_set, folder: RunFolder) -> None:
         print(f"examples: {path}")
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-
-
-
-
-
-
+# ---------------------------------------------------------------------------------------------- ablation tables
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""

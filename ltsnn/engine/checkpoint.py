@@ -63,9 +63,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not an ltsnn checkpoint ({reason[:120]}); {expected}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an ltsnn checkpoint (no {FORMAT!r} marker); {expected}")
-    if state.get("version") != VERSION:
+    if state.get("version") == 1 and "omega" in state:
+        state["task"] = {"omega": state.pop("omega")}             # version 1 kept the loss's Ω at the top
+    elif state.get("version") != VERSION:
         raise CheckpointError(f"{path}: ltsnn checkpoint version {state.get('version')!r}, "
-                              f"this ltsnn reads version {VERSION}")
+                              f"this ltsnn reads versions 1 and {VERSION}")
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"{path}: incomplete ltsnn checkpoint, missing {missing}")

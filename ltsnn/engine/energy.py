@@ -77,7 +77,7 @@ class SynapticOpsMonitor(HookMonitor):
             raise ValueError(f"SynapticOpsMonitor: time_steps must be >= 1, got {time_steps}")
         self.time_steps = time_steps
         self.steps: dict[str, int] = {}                             # T each layer ran over
-        self._seq_steps: int | None = None                          # T of the sequence being folded now
+        self._seq_steps: list[int] = []                             # T of the sequences being folded now
         self.order: list[str] = []                                  # layer names in the order they first ran
         self.first: str | None = None                               # the layer that sees the input frames
         self.flops: dict[str, int] = {}
@@ -91,11 +91,15 @@ class SynapticOpsMonitor(HookMonitor):
         self.handles.append(self.model.register_forward_pre_hook(self._start))
         for m in self.model.modules():
             if isinstance(m, SeqToBatch):
-                self.handles.append(m.register_forward_pre_hook(self._sequence))
+                self.handles.append(m.register_forward_pre_hook(self._enter_sequence))
+                self.handles.append(m.register_forward_hook(self._leave_sequence))
         super().attach()
 
-    def _sequence(self, module: nn.Module, inputs) -> None:
-        self._seq_steps = inputs[0].shape[0]                        # [T, B, ...]
+    def _enter_sequence(self, module: nn.Module, inputs) -> None:
+        self._seq_steps.append(inputs[0].shape[0])                  # [T, B, ...]
+
+    def _leave_sequence(self, module: nn.Module, inputs, out) -> None:
+        self._seq_steps.pop()
 
     def _start(self, module: nn.Module, inputs) -> None:
         self._forward_started = True
@@ -109,7 +113,7 @@ class SynapticOpsMonitor(HookMonitor):
                     self.first = name
             per_frame = module.in_features if isinstance(module, nn.Linear) else x[0].numel()
             if name not in self.flops:
-                steps = self.time_steps or self._seq_steps
+                steps = self.time_steps or (self._seq_steps[-1] if self._seq_steps else None)
                 if steps is None:
                     raise ValueError(f"SynapticOpsMonitor: layer {name!r} runs outside a SeqToBatch, so its time "
                                      f"steps are unknown; expected time_steps=T")

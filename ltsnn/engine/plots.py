@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 from ltsnn.engine.metrics import Record
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -21,7 +21,7 @@ def _pyplot():
 def write_neuron_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
                        dpi: int = 100) -> list[Path]:
     """Write ``thresholds.png`` and ``firing_rates.png`` (every task's records have thresholds and rates)."""
-    plt = _pyplot()
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = [r["epoch"] for r in history]
@@ -38,7 +38,7 @@ def write_neuron_plots(history: Sequence[Record], folder: str | Path, *, labels:
     ax.set(xlabel="epoch", ylabel="threshold $V_{th}$", title="threshold per layer")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncol=2 if len(layers) > 6 else 1)
-    written.append(_save(fig, folder / "thresholds.png", plt, dpi=dpi))
+    written.append(save_figure(fig, folder / "thresholds.png", plt, dpi=dpi))
 
     fig, (ax_bar, ax_line) = plt.subplots(1, 2, figsize=(10, 4))
     rates = history[-1]["firing_rates"]
@@ -51,14 +51,14 @@ def write_neuron_plots(history: Sequence[Record], folder: str | Path, *, labels:
     ax_line.set(xlabel="epoch", ylabel="spikes / neuron / step", title="firing rate per layer (test set)")
     ax_line.grid(alpha=0.3)
     ax_line.legend(fontsize="small", ncol=2 if len(rates) > 6 else 1)
-    written.append(_save(fig, folder / "firing_rates.png", plt, dpi=dpi))
+    written.append(save_figure(fig, folder / "firing_rates.png", plt, dpi=dpi))
     return written
 
 
 def write_energy_plot(ops: Mapping[str, Any], path: str | Path, *, dpi: int = 100) -> Path:
     """Grouped bars, log scale: energy per sample of every conv/linear layer as the SNN and as the same
     network run once as an ANN. ``ops`` is :meth:`ltsnn.engine.energy.SynapticOpsMonitor.summary`."""
-    plt = _pyplot()
+    plt = pyplot()
     layers = list(ops["layers"].values())
     x = range(len(layers))
     width = 0.4
@@ -82,10 +82,10 @@ def write_energy_plot(ops: Mapping[str, Any], path: str | Path, *, dpi: int = 10
     ax.grid(alpha=0.3, axis="y", which="major")
     ax.legend(handles=handles, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3,
               frameon=False)                                    # below the axes: never over a bar
-    return _save(fig, Path(path), plt, dpi=dpi)
+    return save_figure(fig, Path(path), plt, dpi=dpi)
 
 
-def _save(fig, path: Path, plt, *, dpi: int) -> Path:
+def save_figure(fig, path: Path, plt, *, dpi: int) -> Path:
     from matplotlib.ticker import MaxNLocator
     for ax in fig.axes:
         if ax.get_xlabel() == "epoch":

@@ -52,7 +52,7 @@ class FC:
 Layer = Conv | DepthwiseSeparable | Pool | FC
 
 
-def parse_arch(arch: str) -> list[Layer]:
+def parse_arch(arch: str, *, where: str = "architecture") -> list[Layer]:
     """The layers of an architecture string (module docstring), in order.
 
     Example:
@@ -67,7 +67,7 @@ def parse_arch(arch: str) -> list[Layer]:
     for tok in arch.split("-"):
         m = _TOKEN.match(tok)
         if m is None:
-            raise ValueError(f"bad architecture token {tok!r} in {arch!r}; expected {GRAMMAR}")
+            raise ValueError(f"{where}: bad architecture token {tok!r} in {arch!r}; expected {GRAMMAR}")
         if m["c"]:
             k = int(m["k"])
             layers.append(Conv(int(m["c"]), k, int(m["pad"]) if m["pad"] is not None else k // 2))

@@ -128,13 +128,24 @@ def resnet19(*, in_channels: int = 3, num_classes: int = 10, input_size: Size = 
                          head_neuron=head, stem_channels=stem_channels, name="resnet19")
 
 
+def time_input_layer(time_input: str, mean_repeat: int, neuron: NeuronSpec, *, name: str) -> TimeInput:
+    """The :class:`~ltsnn.layers.TimeInput` of an LM-HT / QCFS network. The official DVS path (the frames
+    averaged into one step) needs LM-HT neurons told T (``steps``): their T-GIM turns that one step into T,
+    and sized from the input it would silently run a single step."""
+    if (time_input == "mean" and mean_repeat == 1 and neuron.name in ("lmht", "lmht_binary")
+            and "steps" not in neuron.options):
+        raise ValueError(f"{name}: time_input='mean' with mean_repeat=1 feeds one averaged step; {neuron.name!r} "
+                         f"neurons then need T as an option (neuron options steps=T), else they run T = 1")
+    return TimeInput(time_input, repeat=mean_repeat)
+
+
 class CifarResNet(SpikingModel):
     """CIFAR ResNet of basic blocks with a single FC head and a swappable activation (module docstring)."""
 
     def __init__(self, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
                  stem_channels: int, stages: Stages, time_input: str, mean_repeat: int, name: str):
         super().__init__(name=name, in_channels=in_channels, input_size=input_size)
-        self.time_input = TimeInput(time_input, repeat=mean_repeat)
+        self.time_input = time_input_layer(time_input, mean_repeat, neuron, name=name)
         self.stem, self.layers, c = resnet_body(in_channels, stem_channels, stages, neuron=neuron)
         self.head = SeqToBatch(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
         for m in self.modules():

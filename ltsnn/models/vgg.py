@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltsnn.layers import SeqToBatch, TimeInput
+from ltsnn.layers import SeqToBatch
 from ltsnn.models.arch import FC, conv_stack, parse_arch
 from ltsnn.models.base import Size, SpikingModel
 from ltsnn.models.registry import register_model
+from ltsnn.models.resnet import time_input_layer
 from ltsnn.neurons import NeuronSpec
 
 
@@ -31,7 +32,7 @@ class SpikingVGG(SpikingModel):
                  dropout: float = 0.5, name: str = "vgg"):
         super().__init__(name=name, in_channels=in_channels, input_size=input_size)
         self.arch = arch
-        layers = parse_arch(arch)
+        layers = parse_arch(arch, where=name)
         n_conv = next((i for i, layer in enumerate(layers) if isinstance(layer, FC)), len(layers))
         fc_widths = [layer.width for layer in layers[n_conv:] if isinstance(layer, FC)]
         if not fc_widths:
@@ -119,7 +120,8 @@ class DSRVGG(SpikingModel):
     def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
                  dropout: float = 0.1, pool_size: int = 7, name: str = "vgg11"):
         super().__init__(name=name, in_channels=in_channels, input_size=input_size)
-        self.features, (c, _, _) = conv_stack(parse_arch(arch), in_channels=in_channels, input_size=self.input_size,
+        self.features, (c, _, _) = conv_stack(parse_arch(arch, where=name), in_channels=in_channels,
+                                              input_size=self.input_size,
                                               neurons=neuron, dropout=dropout, where=name)
         self.fc = SeqToBatch(nn.AdaptiveAvgPool2d(pool_size), nn.Flatten(),
                              nn.Linear(c * pool_size * pool_size, num_classes), nn.BatchNorm1d(num_classes))
@@ -169,8 +171,9 @@ class CifarVGG(SpikingModel):
         super().__init__(name=name, in_channels=in_channels, input_size=input_size)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
-        self.time_input = TimeInput(time_input, repeat=mean_repeat)
-        self.features, (c, h, w) = conv_stack(parse_arch(arch), in_channels=in_channels, input_size=self.input_size,
+        self.time_input = time_input_layer(time_input, mean_repeat, neuron, name=name)
+        self.features, (c, h, w) = conv_stack(parse_arch(arch, where=name), in_channels=in_channels,
+                                              input_size=self.input_size,
                                               neurons=neuron, dropout=dropout, where=name)
         self.fc1 = SeqToBatch(nn.Flatten(), nn.Linear(c * h * w, 4096))
         self.fc1_act = neuron.build(channels=4096)

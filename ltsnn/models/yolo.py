@@ -63,7 +63,8 @@ class SpikingDetector(SpikingModel):
         self.arch, self.head_kind = arch, head
         self.num_boxes, self.num_classes = int(num_boxes), int(num_classes)
         self.outputs_per_cell = 5 * self.num_boxes + self.num_classes
-        self.features, (c, h, w) = conv_stack(parse_arch(arch), in_channels=in_channels, input_size=self.input_size,
+        self.features, (c, h, w) = conv_stack(parse_arch(arch, where=name), in_channels=in_channels,
+                                              input_size=self.input_size,
                                               neurons=neuron, where=f"{name} {arch!r}")
         self.feature_shape = (c, h, w)
         if head == "conv":

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ltsnn.engine.metrics import Record
-from ltsnn.engine.plots import _pyplot, _save, write_neuron_plots
+from ltsnn.engine.plots import pyplot, save_figure, write_neuron_plots
 
 
 def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
@@ -17,7 +17,7 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
     line per layer, fixed layers dashed. ``labels`` renames layers (qualified name -> short label) in
     the legends and ticks; ``dpi`` is the resolution of the files.
     """
-    plt = _pyplot()
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = [r["epoch"] for r in history]
@@ -32,5 +32,5 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
-    written.append(_save(fig, folder / "accuracy_loss.png", plt, dpi=dpi))
+    written.append(save_figure(fig, folder / "accuracy_loss.png", plt, dpi=dpi))
     return written + write_neuron_plots(history, folder, labels=labels, dpi=dpi)

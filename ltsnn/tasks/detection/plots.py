@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ltsnn.engine.metrics import Record
-from ltsnn.engine.plots import _pyplot, _save, write_neuron_plots
+from ltsnn.engine.plots import pyplot, save_figure, write_neuron_plots
 
 TRUE_COLOUR = "#00e5ff"          # cyan, dashed: ground truth
 PRED_COLOUR = "#ffd400"          # yellow, solid: predictions
@@ -22,7 +22,7 @@ def write_detection_plots(history: Sequence[Record], folder: str | Path, *, labe
                           dpi: int = 100) -> list[Path]:
     """Write ``loss_map.png`` (train/test loss; test mAP50, mAP@[.5:.95] and per-class AP50 per epoch),
     ``thresholds.png`` and ``firing_rates.png`` into ``folder``."""
-    plt = _pyplot()
+    plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = [r["epoch"] for r in history]
@@ -39,7 +39,7 @@ def write_detection_plots(history: Sequence[Record], folder: str | Path, *, labe
     for ax in (ax_loss, ax_map):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    written = [_save(fig, folder / "loss_map.png", plt, dpi=dpi)]
+    written = [save_figure(fig, folder / "loss_map.png", plt, dpi=dpi)]
     return written + write_neuron_plots(history, folder, labels=labels, dpi=dpi)
 
 
@@ -62,13 +62,13 @@ def write_examples(task: Any, dataset: Any, path: str | Path, *, count: int = 8,
     pixels. (The mAP counts every detection above the decode threshold; drawing them all hides the frame.)
 
     Args:
-        task: a :class:`~ltsnn.engine.task.DetectionTask` (its model is run in eval mode).
+        task: a :class:`~ltsnn.tasks.detection.DetectionTask` (its model is run in eval mode).
         dataset: a detection data set (items (frames [T, C, H, W], {"boxes", "labels", ...})).
     Returns:
         ``path``.
     """
     from ltsnn.neurons import reset_states
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.patches import Rectangle
     count = min(count, len(dataset))
     items = [dataset[i] for i in range(count)]
@@ -96,4 +96,4 @@ def write_examples(task: Any, dataset: Any, path: str | Path, *, count: int = 8,
             ax.add_patch(Rectangle((x, y), bw, bh, fill=False, edgecolor=TRUE_COLOUR, linestyle="--", linewidth=1.8))
         ax.set_title(f"sample {i}: " + ", ".join(names[k] for k in target["labels"].tolist()), fontsize=7)
     fig.suptitle(f"true boxes: cyan, dashed; the {per_image} best predictions: yellow (class, score)", fontsize=8)
-    return _save(fig, Path(path), plt, dpi=dpi)
+    return save_figure(fig, Path(path), plt, dpi=dpi)

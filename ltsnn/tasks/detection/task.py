@@ -91,7 +91,7 @@ class DetectionTask:
         class_names: by label, for the per-class AP.
         sensor_size: (W, H) of the recordings: predictions and GT are scaled from the input frame to it
             before filtering and evaluation.
-        box_filter: a :class:`ltsnn.tasks.detection.BoxFilter` applied to GT and predictions at evaluation.
+        box_filter: a :class:`ltsnn.data.box_filter.BoxFilter` applied to GT and predictions at evaluation.
     """
 
     metric = "map50"
