@@ -28,7 +28,7 @@ from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, OptimCon
 from ltsnn.data.cache import default_cache_dir
 from ltsnn.data.datasets import AugmentedFrames, create_dataset
 from ltsnn.data.transforms import Compose, create_transform
-from ltsnn.engine import (CheckpointError, RunData, Task, fit, load_checkpoint, make_optimizer, make_scheduler,
+from ltsnn.engine import (CheckpointError, DivergenceGuard, RunData, Task, fit, load_checkpoint, make_optimizer, make_scheduler,
                           seed_everything)
 from ltsnn.engine.metrics import Record
 from ltsnn.layers.quant import quantize_weights
@@ -66,7 +66,10 @@ def build_dataset(dc: DataConfig, *, split: str, progress: bool = False,
         for name, kwargs in dc.augment.items():
             if not isinstance(kwargs, dict):
                 raise ConfigError(f"data.augment.{name}: expected a mapping of the transform's arguments, got {kwargs!r}")
-            transforms.append(create_transform(name, **kwargs))
+            try:
+                transforms.append(create_transform(name, **kwargs))
+            except (TypeError, ValueError) as e:                # an unknown or bad argument of the transform
+                raise ConfigError(f"data.augment.{name}: {e}") from None
         if is_detection(data):                                  # boxes must follow: the data set applies it
             if not hasattr(data, "set_augment"):
                 raise ConfigError(f"data.augment: data set {dc.name} does not support augmentation yet")
@@ -161,9 +164,11 @@ class Run:
             log: Callable[[str], None] = print) -> list[Record]:
         """Train the run with :func:`ltsnn.engine.fit` under its config's ``train`` section."""
         tc = self.config.train
+        guard = DivergenceGuard(tc.on_divergence, loss_factor=tc.divergence_factor, threshold_min=tc.threshold_min,
+                                threshold_max=tc.threshold_max, warn=log)
         return fit(self.task, self.data, self.optimizer, self.scheduler, epochs=tc.epochs, run_dir=run_dir,
                    checkpoint_every=tc.checkpoint_every, device=tc.device, progress=progress, resume=resume,
-                   model_args=self.model_args, config=config_to_dict(self.config), log=log)
+                   model_args=self.model_args, config=config_to_dict(self.config), guard=guard, log=log)
 
 
 def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mapping[str, Any] | None = None,
@@ -230,7 +235,11 @@ def restore(checkpoint: str | Path, overrides: Sequence[str] = (), *, allowed: S
     weights = ckpt["model"]
     if ckpt["version"] == 1:                                    # I-LIF kept a placeholder v_th buffer then
         weights = {k: v for k, v in weights.items() if k in model.state_dict() or not k.endswith(".v_th")}
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:                                   # missing, unexpected or mis-shaped tensors
+        raise CheckpointError(f"{source}: the weights do not fit the model its model_args describe: "
+                              f"{' '.join(str(e).split())[:400]}") from None
     return Restored(cfg, ckpt, model)
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
+from ltsnn.engine.device import resolve_device
+from ltsnn.engine.guard import DIVERGENCE_ACTIONS
 from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
@@ -33,6 +35,9 @@ LOSS_KINDS = ("tet", "mean_ce")
 # Model keyword arguments the CLI fills in itself: from the data set, or from the model section's own keys.
 MODEL_ARGS_FROM_DATA = ("in_channels", "num_classes", "input_size")
 MODEL_ARGS_FROM_SECTION = ("neuron", "threshold_grad", "learn_first_threshold", "neuron_options")
+# The most time bins a sample may have: far beyond any paper's T (<= 300), far below an allocation that
+# would take the machine down (T x 2 x 1280 x 720 float32 frames are 7 GiB per sample at this cap).
+MAX_TIME_BINS = 1000
 
 
 class ConfigError(ValueError):
@@ -45,12 +50,35 @@ def _yaml():
     import yaml
     return yaml
 
+
+def _load_unique_keys(text: str) -> Any:
+    """``yaml.safe_load``, except that a key given twice in one mapping is an error: PyYAML keeps the last
+    one silently, so a forgotten earlier ``lr:`` would be ignored without a word."""
+    yaml = _yaml()
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=UniqueKeyLoader)
+
 def _choices(*values: str) -> dict[str, Any]:
     return {"choices": values}
 
 
 def _at_least(bound: float, *, strict: bool = False) -> dict[str, Any]:
     return {"min": bound, "strict": strict}
+
+
+def _between(low: float, high: float) -> dict[str, Any]:
+    return {"min": low, "strict": False, "max": high}
 
 
 @dataclass
@@ -71,7 +99,7 @@ class DataConfig:
     name: str = "ndigits"
     root: str = ""                                  # the data set's folder (relative to the working directory);
                                                     # "" for built-in data sets
-    n_time_bins: int = field(default=8, metadata=_at_least(1))           # T
+    n_time_bins: int = field(default=8, metadata=_between(1, MAX_TIME_BINS))     # T
     bin_by: str = "duration"
     options: dict[str, Any] = field(default_factory=dict)         # the data set's own options, e.g. {binary: false}
     seed: int = 0                                   # the data set's own seed, apart from train.seed so that
@@ -90,8 +118,8 @@ class LossConfig:
     # A preset of ltsnn.tasks.classification.loss.LOSS_PRESETS sets kind/w_tet/w_mse/omega; "custom" takes them from here.
     preset: str = field(default="ltsnn_code", metadata=_choices(*LOSS_PRESETS, "custom"))
     kind: str = field(default="tet", metadata=_choices(*LOSS_KINDS))
-    w_tet: float = 0.55
-    w_mse: float = 0.45
+    w_tet: float = field(default=0.55, metadata=_at_least(0))
+    w_mse: float = field(default=0.45, metadata=_at_least(0))
     omega: str = field(default="official", metadata=_choices(*OMEGA_MODES))
 
 
@@ -115,7 +143,14 @@ class TrainConfig:
     name: str = ""                                  # run folder <out_dir>/<name>; "" for a timestamp
     checkpoint_every: int = field(default=1, metadata=_at_least(1))    # epochs; the last epoch always saves
     progress: str = field(default="auto", metadata=_choices(*PROGRESS_MODES))   # auto: if stderr is a TTY
-    device: str = "cpu"
+    device: str = "cpu"                             # cpu | cuda | cuda:N | auto (CUDA if there is one)
+    # The divergence guard (ltsnn.engine.guard): a step loss over divergence_factor x the median of the
+    # recent ones, or a learned threshold outside (threshold_min, threshold_max] after an epoch, stops the
+    # run before its checkpoint (on_divergence=stop), is reported once per epoch (warn), or is ignored (off).
+    on_divergence: str = field(default="stop", metadata=_choices(*DIVERGENCE_ACTIONS))
+    divergence_factor: float = field(default=1000.0, metadata=_at_least(1, strict=True))
+    threshold_min: float = 0.0
+    threshold_max: float = 1000.0
     # A checkpoint whose model (architecture, neurons, weights) the run starts from, e.g. one written by
     # `ltsnn convert` for hybrid fine-tuning; the model section then comes from that checkpoint.
     init_from: str = ""
@@ -131,8 +166,8 @@ class DetectionConfig:
     lambda_noobj: float = field(default=0.5, metadata=_at_least(0))
     lambda_cls: float = field(default=1.0, metadata=_at_least(0))
     decode: str = field(default="ltsnn", metadata=_choices(*DECODE_STYLES))   # ltsnn_code: p > 0.4, logit scores
-    conf_threshold: float = 0.01
-    nms_iou: float = field(default=0.5, metadata=_at_least(0))
+    conf_threshold: float = field(default=0.01, metadata=_between(0, 1))
+    nms_iou: float = field(default=0.5, metadata=_between(0, 1))
     nms: str = field(default="class_wise", metadata=_choices(*NMS_MODES))
     max_detections: int = field(default=100, metadata=_at_least(0))      # per label instant; 0: no limit
     box_filter: str = "none"                        # evaluation filter preset: psee_rvt | psee_script | cordone | none
@@ -193,6 +228,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *
                           f"would ignore it (expected optim.name=sgd, or no optim.momentum)")
     _check_model_options(cfg)
     _check_quant(cfg)
+    _check_train(cfg, source=str(path) if path is not None else (source or "the command line"))
     return cfg
 
 
@@ -206,7 +242,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (expected a YAML file of sections {sorted(SECTIONS)})")
     try:
-        data = _yaml().safe_load(path.read_text())
+        data = _load_unique_keys(path.read_text())
     except _yaml().YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -319,6 +355,8 @@ def _check_range(value: Any, f: dataclasses.Field, where: str) -> None:
     choices = f.metadata.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+    if "max" in f.metadata and not f.metadata["min"] <= value <= f.metadata["max"]:
+        raise ConfigError(f"{where}: expected a value in [{f.metadata['min']}, {f.metadata['max']}], got {value!r}")
     if "min" in f.metadata:
         low, strict = f.metadata["min"], f.metadata["strict"]
         if value < low or (strict and value == low):
@@ -360,6 +398,17 @@ def _check_model_options(cfg: Config) -> None:
                               f"come from data.name); remove it")
         if key in MODEL_ARGS_FROM_SECTION:
             raise ConfigError(f"model.options.{key}: use model.{key} instead")
+
+
+def _check_train(cfg: Config, *, source: str) -> None:
+    """The device must exist here ("auto" becomes the one chosen), the threshold range must not be empty."""
+    try:
+        cfg.train.device = resolve_device(cfg.train.device)
+    except ValueError as e:
+        raise ConfigError(f"{source}: train.device: {e}") from None
+    if not cfg.train.threshold_min < cfg.train.threshold_max:
+        raise ConfigError(f"{source}: train.threshold_min={cfg.train.threshold_min} must be below "
+                          f"train.threshold_max={cfg.train.threshold_max}")
 
 
 def _check_quant(cfg: Config) -> None:

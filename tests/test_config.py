@@ -64,7 +64,7 @@ def test_bad_files_are_one_line_errors(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.epoch=3", "unknown key in section 'train' 'epoch'; valid: checkpoint_every, device, epochs"),
+    ("train.epoch=3", "unknown key in section 'train' 'epoch'; valid: checkpoint_every, device, divergence_factor, epochs"),
     ("trian.epochs=3", "unknown section 'trian'"),
     ("train.epochs", "expected section.key=value"),
     ("epochs=3", "expected section.key=value"),

@@ -3,7 +3,7 @@
 Each module registers its sub-commands with ``add_commands(sub)``: :mod:`~ltsnn.cli.runs` (train, eval,
 report, models, ablation), :mod:`~ltsnn.cli.convert` (convert). A user error (bad key or value, unknown
 name, wrong input shape, missing or foreign file) prints one line ``ltsnn: error: ...`` to stderr and
-gives exit code 2; a non-finite loss gives 1.
+gives exit code 2; a run stopped by a non-finite value or divergence gives 1.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Sequence
 from ltsnn.cli import convert, data, runs
 from ltsnn.cli.common import Parser, UsageError
 from ltsnn.config import ConfigError
-from ltsnn.engine import CheckpointError, NonFiniteLossError
+from ltsnn.engine import CheckpointError, TrainingStopped
 
 COMMAND_MODULES = (runs, convert, data)
 # The packages of the `cli` extra (pyproject.toml), imported only where they are used.
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
         return _fail(e, code=2)
-    except NonFiniteLossError as e:
+    except TrainingStopped as e:
         return _fail(e, code=1)
     except ModuleNotFoundError as e:
         if e.name not in CLI_EXTRA:

@@ -97,11 +97,13 @@ def _data_override(item: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- inspect
 
+MAX_INSPECT_BINS = 64                                           # panels in one picture; more are unreadable
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from ltsnn.data.io import detect_format, read_events
 
-    if args.bins < 1:
-        raise UsageError(f"data inspect: --bins is {args.bins}; expected >= 1")
+    if not 1 <= args.bins <= MAX_INSPECT_BINS:
+        raise UsageError(f"data inspect: --bins is {args.bins}; expected 1 to {MAX_INSPECT_BINS} (one panel per bin)")
     path = Path(args.file)
     fmt = args.format or detect_format(path)
     recording = read_events(path, format=fmt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from ltsnn.build import (EVAL_KEYS, RESUME_KEYS, Run, build_dataset, build_run, 
 from ltsnn.cli.common import UsageError, csv_values, first_line, overrides_only, show_progress, split_items
 from ltsnn.config import Config, ConfigError, config_to_dict, load_config, save_config
 from ltsnn.data import datasets as data_registry
-from ltsnn.engine import RunFolder, evaluate, layer_thresholds, test_loader
+from ltsnn.engine import CheckpointError, RunFolder, evaluate, layer_thresholds, test_loader
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
 from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
 from ltsnn.engine.report import write_report
@@ -89,12 +90,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         if path is not None:
             raise UsageError(f"train: give {path} or --resume, not both (a run's config is in its checkpoint)")
-        root = Path(args.resume)
-        restored = _resumable(RunFolder(root), overrides)
+        folder = RunFolder(args.resume)
+        root = folder.root
+        if not folder.last.is_file():
+            return _restart(folder, overrides)
+        restored = _resumable(folder, overrides)
+        if restored.checkpoint["epoch"] == restored.config.train.epochs:
+            print(f"run {root} has finished its {restored.config.train.epochs} epochs; nothing to do "
+                  f"(train.epochs=N continues it to epoch N)")
+            return 0
         run = build_run(restored.config, model=restored.model, model_args=restored.checkpoint["model_args"],
                         progress=show_progress(restored.config.train.progress))
         history = _train_run(run, root, resume=restored.checkpoint)
     print(format_summary(history, root=root, task=run.task))
+    return 0
+
+
+def _restart(folder: RunFolder, overrides: Sequence[str]) -> int:
+    """``--resume`` of a run that stopped before its first checkpoint: start it afresh from its config.yaml."""
+    if not folder.root.is_dir():
+        raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
+    if not folder.config.is_file():
+        raise CheckpointError(f"{folder.last}: no such file, and no {folder.config.name} to start the run from; "
+                              f"expected a run folder written by `ltsnn train`")
+    cfg = load_config(folder.config, overrides)
+    print(f"run {folder.root} stopped before its first checkpoint: starting it from epoch 1")
+    _clear_partial_run(folder)
+    run = build_run(cfg, progress=show_progress(cfg.train.progress))
+    history = _train_run(run, folder.root, resume=None)
+    print(format_summary(history, root=folder.root, task=run.task))
     return 0
 
 
@@ -252,11 +276,20 @@ def _resumable(folder: RunFolder, overrides: Sequence[str], *, expected: Config 
 
 def _new_run_folder(cfg: Config) -> Path:
     out = Path(cfg.train.out_dir)
+    for parent in (out, *out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"train.out_dir={cfg.train.out_dir}: {parent} is a file; expected a folder for the runs")
     if cfg.train.name:
-        root = out / cfg.train.name
-        if root.exists() and any(root.iterdir()):
+        folder = RunFolder(out / cfg.train.name)
+        root = folder.root
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"train.name={cfg.train.name}: {root} is a file; expected a run folder name")
+        if folder.last.is_file():
             raise ConfigError(f"run folder {root} already exists; continue it with `ltsnn train --resume {root}` "
                               f"or set another train.name")
+        if root.exists() and any(root.iterdir()):
+            print(f"run folder {root} has no checkpoint (its run stopped before the first one): starting it afresh")
+            _clear_partial_run(folder)
         return root
     stamp = time.strftime("%Y%m%d-%H%M%S")
     root, i = out / stamp, 1
@@ -264,6 +297,16 @@ def _new_run_folder(cfg: Config) -> Path:
         i += 1
         root = out / f"{stamp}-{i}"
     return root
+
+
+def _clear_partial_run(folder: RunFolder) -> None:
+    """Delete what a run that died before its first checkpoint left (only the files ltsnn writes there), so the
+    new run's metrics do not continue the dead one's."""
+    for path in (folder.metrics, folder.thresholds):
+        path.unlink(missing_ok=True)
+    for sub in (folder.plots, folder.report, folder.checkpoints):
+        if sub.is_dir():
+            shutil.rmtree(sub)
 
 
 def _write_examples(cfg: Config, task, test_set, folder: RunFolder) -> None:

@@ -9,16 +9,37 @@ and keeps the result on disk.
 The cache of a split is two files in ``cache_dir/<data set>/``:
 
 - ``<split>-<key>.npy``: the frames, a plain ``.npy`` read with ``np.load(mmap_mode="r")``;
-- ``<split>-<key>.json``: the full key, the shape, dtype and sha256 of the frames, written last.
+- ``<split>-<key>.json``: the full key, the shape, dtype and sha256 of the frames, and a record of
+  each source file (size, sha256, and mtime, ctime and inode), written last.
 
-The key is the sha256 of (cache format, ltsnn version, data set, split, each file's path relative
-to the root with its size and mtime, the sample windows, reader, sensor size, and the
-representation's :meth:`~ltsnn.data.representations.Representation.key`: its name, version and
-every option with the defaults filled in). Both files are written atomically
-(:func:`ltsnn.files.atomic_path`), the ``.json`` last, so a build killed at any point leaves no
-pair that a later run would use. A pair is used only when the
-``.json`` names the same key and the ``.npy`` has the recorded shape, dtype and exact byte size;
-otherwise it is rebuilt, with one log line saying why. :func:`verify_cache` also checks the sha256.
+The key (:func:`cache_key`) is the sha256 of the cache format, the code that makes the frames
+(:func:`code_description`: ltsnn and numpy versions and a fingerprint of the source of the reader,
+this module, the representation and every ltsnn module they import), the data set, split, each
+file's path relative to the root with its sample windows, the reader, the sensor size, and the
+representation's :meth:`~ltsnn.data.representations.Representation.key` (name, version, every
+option with the defaults filled in). Both files are written atomically (:func:`ltsnn.files.atomic_path`),
+the ``.json`` last, so a build killed at any point leaves no pair that a later run would use.
+
+A pair is used only when the ``.json`` names the same key; the ``.npy`` has the recorded shape,
+dtype and exact byte size; each source file has its recorded size and either its recorded
+(mtime, ctime, inode), which no edit can keep (ctime cannot be set), or else its recorded sha256
+(a copied data set: the records are then refreshed); and the frames have their recorded sha256,
+checked on the first open in a process. Otherwise it is rebuilt, with one log line saying why.
+A cache made for the same files by other code is left in place (another install may use it) and
+named in a log line. :func:`verify_cache` checks a pair in full, sha256 included.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from ltsnn.data import make_events
+    >>> from ltsnn.data.io import read_dat, write_dat
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> write_dat(root / "a.dat", make_events([0, 5, 9], [0, 1, 1], [0, 0, 1], [1, 1, 0]), sensor_size=(2, 2))
+    >>> job = FrameJob(paths=(str(root / "a.dat"),), windows=(None,), read=read_dat, sensor_size=(2, 2),
+    ...                frame_options={"n_time_bins": 2, "binary": False})
+    >>> first = cached_frames(job, cache_dir=root / "cache", dataset="demo", split="train", root=root)
+    >>> again = cached_frames(job, cache_dir=root / "cache", dataset="demo", split="train", root=root)
+    >>> first.frames.shape, first.hit, again.hit, int(again.frames.sum())
+    ((1, 2, 2, 2, 2), False, True, 3)
 
 Only numpy here (tqdm is imported when a progress bar is asked for).
 """
@@ -29,6 +50,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
@@ -36,6 +58,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
 import numpy as np
 
 from ltsnn import __version__
+from ltsnn.data.fingerprint import code_fingerprint, file_sha256
 from ltsnn.data.representations import REPRESENTATIONS
 from ltsnn.files import atomic_path, remove_dead_temporaries, write_text_atomic
 
@@ -43,11 +66,18 @@ if TYPE_CHECKING:
     from ltsnn.data.io import Recording
 
 # 2: the key holds the representation's key (name, version, resolved options).
-CACHE_FORMAT = 2
+# 3: the key holds the code, not the files' size and mtime; the .json records each source file.
+CACHE_FORMAT = 3
 CACHE_ENV = "LTSNN_CACHE"
 # Files per task sent to a worker: enough to hide the inter-process overhead, few enough for a smooth bar.
 _FILES_PER_TASK = 8
 _HASH_CHUNK = 1 << 24
+# File times are coarse (a clock tick, ~4 ms on Linux): a file changed within a tick of being read may
+# keep its mtime and ctime. A file younger than this when recorded is trusted only by its content
+# (git's "racily clean" rule).
+_RACY_NS = 1_000_000_000
+# (.npy path, mtime, ctime, inode) of the caches whose frames this process has checked against their sha256.
+_VERIFIED: set[tuple] = set()
 
 log = logging.getLogger(__name__)
 
@@ -145,50 +175,33 @@ def compute_frames(job: FrameJob, *, allocate: Callable[[tuple[int, ...], np.dty
     Raises:
         ValueError: when there are no files (naming ``desc``), or from :func:`file_frames`.
     """
-    if not job.paths:
-        raise ValueError(f"{desc}: no event files to make frames from")
-    if num_workers < 0:
-        raise ValueError(f"{desc}: num_workers is {num_workers}; expected >= 0")
-    first = file_frames(job, 0)
-    out = allocate((job.n_samples, *first.shape[1:]), first.dtype)
-    offsets = np.cumsum([0] + [1 if w is None else len(w) for w in job.windows])
-    out[:len(first)] = first
-    bar = _progress_bar(total=job.n_samples, desc=desc) if progress else None
-    if bar is not None:
-        bar.update(len(first))
-    try:
-        if num_workers == 0:
-            for i in range(1, len(job.paths)):
-                _store(out, offsets[i], file_frames(job, i), bar)
-        else:
-            n = len(job.paths)
-            tasks = [range(s, min(s + _FILES_PER_TASK, n)) for s in range(1, n, _FILES_PER_TASK)]
-            with ProcessPoolExecutor(max_workers=num_workers) as pool:
-                futures = {pool.submit(_task_frames, job, task): task for task in tasks}
-                for future in as_completed(futures):
-                    for i, frames in zip(futures[future], future.result()):
-                        _store(out, offsets[i], frames, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    return out
+    return _compute(job, allocate=allocate, num_workers=num_workers, progress=progress, desc=desc, root=None)[0]
+
+
+def code_description(job: FrameJob) -> dict[str, str]:
+    """The code that makes ``job``'s frames: ltsnn and numpy versions and the
+    :func:`~ltsnn.data.fingerprint.code_fingerprint` of the reader's module, this module (which
+    cuts samples and stores frames), the representation's modules, every ltsnn module they import,
+    and, for a reader of ltsnn, every module beside it (its helpers may be loaded by name).
+
+    Raises:
+        ValueError: when the reader or the representation is not defined in a Python source file.
+    """
+    entry = REPRESENTATIONS.lookup(job.representation)
+    # Sorted: the fingerprint follows the order of the modules, which must not depend on set order.
+    modules = tuple(sorted({__name__, job.read.__module__, entry.function.__module__, entry.storage.__module__}))
+    package = job.read.__module__.rpartition(".")[0]
+    packages = (package,) if package.startswith("ltsnn.") else ()
+    return {"ltsnn": __version__, "numpy": np.__version__, "fingerprint": code_fingerprint(modules, packages)}
 
 
 def cache_key(job: FrameJob, *, dataset: str, split: str, root: str | os.PathLike) -> str:
     """The hex sha256 that names a split's cache (see the module docstring for what it covers).
 
-    Only the files' metadata (``os.stat``) is read, never their contents.
+    No file of the data set is read; ltsnn's source files are, once per process (:func:`code_description`).
     """
-    root = Path(root)
-    files = []
-    for path, windows in zip(job.paths, job.windows):
-        st = os.stat(path)
-        files.append([Path(path).relative_to(root).as_posix(), st.st_size, st.st_mtime_ns,
-                      None if windows is None else [list(w) for w in windows]])
-    description = {"format": CACHE_FORMAT, "ltsnn": __version__, "dataset": dataset, "split": split,
-                   "reader": f"{job.read.__module__}.{job.read.__qualname__}", "sensor_size": list(job.sensor_size),
-                   "representation": REPRESENTATIONS.lookup(job.representation).key(job.frame_options), "files": files}
-    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+    return _json_sha256({**_data_description(job, dataset=dataset, split=split, root=root),
+                         "code": code_description(job)})
 
 
 class CachedFrames(NamedTuple):
@@ -204,36 +217,45 @@ def cached_frames(job: FrameJob, *, cache_dir: str | os.PathLike, dataset: str, 
                   root: str | os.PathLike, num_workers: int = 0, progress: bool = False) -> CachedFrames:
     """The frames of ``job`` from its cache under ``cache_dir``, building the cache first if needed.
 
-    A valid cache is memory-mapped without reading any event file. An invalid one (truncated,
-    written for another key, wrong shape or dtype, no ``.json``) is rebuilt, with a log line saying
-    why. Building computes into a temporary ``.npy`` (see :func:`compute_frames`), then renames it
-    and writes the ``.json`` (both through :mod:`ltsnn.files`).
+    A valid cache is memory-mapped; event files are read only when their metadata changed (to
+    compare their sha256), and the frames once per process (to check their sha256). An invalid
+    cache (truncated, written for another key, wrong shape or dtype, no ``.json``, a source file or
+    the frames changed) is rebuilt, with a log line saying why. Building computes into a temporary
+    ``.npy`` (see :func:`compute_frames`), then renames it and writes the ``.json`` (both through
+    :mod:`ltsnn.files`).
     """
-    key = cache_key(job, dataset=dataset, split=split, root=root)
+    description = _data_description(job, dataset=dataset, split=split, root=root)
+    data_key, code = _json_sha256(description), code_description(job)
+    key = _json_sha256({**description, "code": code})
     npy, meta = cache_paths(cache_dir, dataset=dataset, split=split, key=key)
-    frames, reason = _open_cache(npy, meta, key)
-    if frames is not None:
-        return CachedFrames(frames, npy, True)
+    entry, reason = _open_cache(npy, meta, key)
+    if entry is not None:
+        reason = _changed_source(job, entry.info, meta) or _changed_frames(npy, meta, entry)
+        if reason is None:
+            return CachedFrames(entry.frames, npy, True)
+        del entry                                                   # close the map before replacing the file
     if reason is not None:
         log.warning("frame cache %s: %s; rebuilding it", npy, reason)
+    else:
+        _name_other_code(npy, split=split, data_key=data_key, code=code)
     remove_dead_temporaries(npy)
     meta.unlink(missing_ok=True)                                    # the old pair must never look complete
     with atomic_path(npy) as tmp:
-        frames = compute_frames(job, allocate=lambda shape, dtype: np.lib.format.open_memmap(
+        frames, sources = _compute(job, allocate=lambda shape, dtype: np.lib.format.open_memmap(
             tmp, mode="w+", dtype=dtype, shape=shape), num_workers=num_workers, progress=progress,
-            desc=f"{dataset} {split}")
+            desc=f"{dataset} {split}", root=os.fspath(root))
         frames.flush()
-        digest = _sha256(frames)
-        info = {"format": CACHE_FORMAT, "key": key, "dataset": dataset, "split": split, "ltsnn": __version__,
-                "shape": list(frames.shape), "dtype": frames.dtype.str, "sha256": digest,
-                "representation": REPRESENTATIONS.lookup(job.representation).key(job.frame_options),
-                "sensor_size": list(job.sensor_size)}
+        info = {"format": CACHE_FORMAT, "key": key, "data_key": data_key, "code": code,
+                "dataset": dataset, "split": split, "ltsnn": __version__,
+                "shape": list(frames.shape), "dtype": frames.dtype.str, "sha256": _sha256(frames),
+                "representation": description["representation"], "sensor_size": list(job.sensor_size),
+                "sources": sources}
         del frames                                                  # close the map before the rename
     write_text_atomic(meta, json.dumps(info, indent=1) + "\n")
-    frames, reason = _open_cache(npy, meta, key)
-    if frames is None:
+    entry, reason = _open_cache(npy, meta, key)
+    if entry is None:
         raise OSError(f"frame cache {npy}: just written but unreadable ({reason})")
-    return CachedFrames(frames, npy, False)
+    return CachedFrames(entry.frames, npy, False)
 
 
 def cache_paths(cache_dir: str | os.PathLike, *, dataset: str, split: str, key: str) -> tuple[Path, Path]:
@@ -243,27 +265,75 @@ def cache_paths(cache_dir: str | os.PathLike, *, dataset: str, split: str, key: 
 
 
 def verify_cache(npy: str | os.PathLike) -> str | None:
-    """Check a cache pair in full, the sha256 of the frames included; ``None`` if sound, else why not."""
+    """Check a cache pair in full, the sha256 of the frames included; ``None`` if sound, else why not.
+
+    The source files are not checked here (that needs the data set's files: :func:`cached_frames` does it).
+    """
     npy = Path(npy)
     meta = npy.with_suffix(".json")
     try:
         key = json.loads(meta.read_text())["key"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return f"unreadable {meta.name} ({e})"
-    frames, reason = _open_cache(npy, meta, key)
-    if frames is None:
+    entry, reason = _open_cache(npy, meta, key)
+    if entry is None:
         return reason
-    recorded = json.loads(meta.read_text())["sha256"]
-    actual = _sha256(frames)
-    if actual != recorded:
-        return f"sha256 of the frames is {actual[:16]}..., {meta.name} records {recorded[:16]}..."
-    return None
+    return _frames_mismatch(meta, entry)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
 
-def _task_frames(job: FrameJob, files: range) -> list[np.ndarray]:
-    return [file_frames(job, i) for i in files]
+class _Entry(NamedTuple):
+    frames: np.memmap
+    info: dict
+    stat: os.stat_result                                            # of the .npy, taken before it was mapped
+
+
+def _compute(job: FrameJob, *, allocate: Callable[[tuple[int, ...], np.dtype], np.ndarray], num_workers: int,
+             progress: bool, desc: str, root: str | None) -> tuple[np.ndarray, list | None]:
+    """:func:`compute_frames`, and with a ``root`` each file's :func:`_source_record` (else None),
+    taken by the process that reads the file, just before it does."""
+    if not job.paths:
+        raise ValueError(f"{desc}: no event files to make frames from")
+    if num_workers < 0:
+        raise ValueError(f"{desc}: num_workers is {num_workers}; expected >= 0")
+    sources = [None] * len(job.paths)
+    sources[0], first = _file_entry(job, 0, root)
+    out = allocate((job.n_samples, *first.shape[1:]), first.dtype)
+    offsets = np.cumsum([0] + [1 if w is None else len(w) for w in job.windows])
+    out[:len(first)] = first
+    bar = _progress_bar(total=job.n_samples, desc=desc) if progress else None
+    if bar is not None:
+        bar.update(len(first))
+    try:
+        if num_workers == 0:
+            for i in range(1, len(job.paths)):
+                sources[i], frames = _file_entry(job, i, root)
+                _store(out, offsets[i], frames, bar)
+        else:
+            n = len(job.paths)
+            tasks = [range(s, min(s + _FILES_PER_TASK, n)) for s in range(1, n, _FILES_PER_TASK)]
+            with ProcessPoolExecutor(max_workers=num_workers) as pool:
+                futures = {pool.submit(_task_frames, job, task, root): task for task in tasks}
+                for future in as_completed(futures):
+                    for i, (record, frames) in zip(futures[future], future.result()):
+                        sources[i] = record
+                        _store(out, offsets[i], frames, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out, None if root is None else sources
+
+
+def _file_entry(job: FrameJob, i: int, root: str | None) -> tuple[list | None, np.ndarray]:
+    # The record first: its hash pulls the file into the page cache, and a change while the reader
+    # runs then shows as a new ctime (see _source_record).
+    record = None if root is None else _source_record(job.paths[i], _relative(job.paths[i], root))
+    return record, file_frames(job, i)
+
+
+def _task_frames(job: FrameJob, files: range, root: str | None) -> list[tuple[list | None, np.ndarray]]:
+    return [_file_entry(job, i, root) for i in files]
 
 
 def _store(out: np.ndarray, offset: int, frames: np.ndarray, bar) -> None:
@@ -280,8 +350,103 @@ def _progress_bar(*, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="sample", dynamic_ncols=True)
 
 
-def _open_cache(npy: Path, meta: Path, key: str) -> tuple[np.ndarray | None, str | None]:
-    """(frames, None) for a sound pair; (None, why) for an unusable one; (None, None) when there is none."""
+def _relative(path: str, root: str | os.PathLike) -> str:
+    return Path(path).relative_to(root).as_posix()
+
+
+def _data_description(job: FrameJob, *, dataset: str, split: str, root: str | os.PathLike) -> dict:
+    """What the key holds besides the code: the frames asked for, and from which files (names only)."""
+    files = [[_relative(path, root), None if windows is None else [list(w) for w in windows]]
+             for path, windows in zip(job.paths, job.windows)]
+    return {"format": CACHE_FORMAT, "dataset": dataset, "split": split,
+            "reader": f"{job.read.__module__}.{job.read.__qualname__}", "sensor_size": list(job.sensor_size),
+            "representation": REPRESENTATIONS.lookup(job.representation).key(job.frame_options), "files": files}
+
+
+def _json_sha256(description: dict) -> str:
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+
+
+def _source_record(path: str, name: str) -> list:
+    """[name, size, sha256, (mtime_ns, ctime_ns, inode) or None] of a source file, its stat taken
+    before its bytes are hashed: a change after the stat then shows as another ctime."""
+    st = os.stat(path)
+    return [name, st.st_size, file_sha256(path), _stat_fields(st)]
+
+
+def _stat_fields(st: os.stat_result) -> list[int] | None:
+    """[mtime_ns, ctime_ns, inode], or None for a file changed too recently for its times to be trusted."""
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _RACY_NS:
+        return None
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _changed_source(job: FrameJob, info: dict, meta: Path) -> str | None:
+    """None when every source file is as the ``.json`` records (by stat, else by sha256), else what changed.
+
+    Files recognised by their sha256 get fresh records, written back so that the next check is by stat.
+    """
+    records = info.get("sources")
+    if not isinstance(records, list) or len(records) != len(job.paths):
+        return f"{meta.name} has no record of the {len(job.paths)} source files"
+    refreshed = False
+    for i, (path, record) in enumerate(zip(job.paths, records)):
+        if not (isinstance(record, list) and len(record) == 4):
+            return f"{meta.name} has a malformed source record {record!r}"
+        name, size, digest, fields = record
+        st = os.stat(path)
+        if st.st_size != size:
+            return f"source file {name} has {st.st_size} bytes, {size} when the cache was built"
+        if fields is not None and fields == _stat_fields(st):
+            continue
+        records[i] = _source_record(path, name)
+        if records[i][2] != digest:
+            return f"source file {name} changed since the cache was built (same size, other content)"
+        refreshed = True
+    if refreshed:
+        try:
+            write_text_atomic(meta, json.dumps(info, indent=1) + "\n")
+        except OSError:                                             # a read-only cache: check by content again next time
+            pass
+    return None
+
+
+def _changed_frames(npy: Path, meta: Path, entry: _Entry) -> str | None:
+    """:func:`_frames_mismatch`, skipped when this process has checked this very file already."""
+    fields = _stat_fields(entry.stat)
+    seen = None if fields is None else (str(npy), *fields)
+    if seen is not None and seen in _VERIFIED:
+        return None
+    reason = _frames_mismatch(meta, entry)
+    if reason is None and seen is not None:
+        _VERIFIED.add(seen)
+    return reason
+
+
+def _frames_mismatch(meta: Path, entry: _Entry) -> str | None:
+    actual, recorded = _sha256(entry.frames), entry.info.get("sha256")
+    if actual != recorded:
+        return f"sha256 of the frames is {actual[:16]}..., {meta.name} records {str(recorded)[:16]}..."
+    return None
+
+
+def _name_other_code(npy: Path, *, split: str, data_key: str, code: dict[str, str]) -> None:
+    """Log the caches of the same frames made by other code: they stay (another install may use them)
+    but take space."""
+    for other in sorted(npy.parent.glob(f"{split}-*.json")):
+        try:
+            info = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict) and info.get("data_key") == data_key:
+            old = info.get("code") if isinstance(info.get("code"), dict) else {}
+            change = ", ".join(f"{k} {str(old.get(k))[:12]} -> {v[:12]}" for k, v in code.items() if old.get(k) != v)
+            log.warning("frame cache %s: made by other code (%s); building %s for this code (delete the old one "
+                        "to reclaim its space)", other.with_suffix(".npy"), change, npy.name)
+
+
+def _open_cache(npy: Path, meta: Path, key: str) -> tuple[_Entry | None, str | None]:
+    """(entry, None) for a sound pair; (None, why) for an unusable one; (None, None) when there is none."""
     if not npy.exists() and not meta.exists():
         return None, None
     try:
@@ -293,6 +458,7 @@ def _open_cache(npy: Path, meta: Path, key: str) -> tuple[np.ndarray | None, str
     if not isinstance(info, dict) or info.get("format") != CACHE_FORMAT or info.get("key") != key:
         return None, f"{meta.name} was written for another key or cache format"
     try:
+        st = npy.stat()
         frames = np.load(npy, mmap_mode="r")
     except FileNotFoundError:
         return None, f"{npy.name} is missing"
@@ -302,10 +468,9 @@ def _open_cache(npy: Path, meta: Path, key: str) -> tuple[np.ndarray | None, str
     if not isinstance(frames, np.memmap) or [list(frames.shape), frames.dtype.str] != recorded:
         return None, (f"{npy.name} holds {frames.dtype} {list(frames.shape)}; {meta.name} records {info.get('dtype')} "
                       f"{info.get('shape')}")
-    size = npy.stat().st_size
-    if size != frames.offset + frames.nbytes:
-        return None, f"{npy.name} has {size} bytes; expected {frames.offset + frames.nbytes}"
-    return frames, None
+    if st.st_size != frames.offset + frames.nbytes:
+        return None, f"{npy.name} has {st.st_size} bytes; expected {frames.offset + frames.nbytes}"
+    return _Entry(frames, info, st), None
 
 
 def _sha256(frames: np.ndarray) -> str:
@@ -314,5 +479,3 @@ def _sha256(frames: np.ndarray) -> str:
     for start in range(0, flat.size, _HASH_CHUNK):
         digest.update(flat[start:start + _HASH_CHUNK])
     return digest.hexdigest()
-
-

@@ -7,7 +7,8 @@ the options a data set may pass to it (every keyword of the function but the per
 version to bump when its output changes, and which keyword takes a data set's ``bin_by``. Data sets
 accept ``representation=<name>`` and the options of that entry, and the frame cache key is built
 from the entry (:meth:`Representation.key`): its name, version and every option with the defaults
-filled in, so that changing a default changes the key.
+filled in, so that changing a default changes the key; and from a fingerprint of its function's
+source (:func:`ltsnn.data.cache.code_description`), so that changing the code changes it too.
 
 Register a new representation with :func:`register_representation`; the contract tests run over
 every registered name.
@@ -49,7 +50,8 @@ class Representation:
         name: its registered name.
         function: ``function(events, *, sensor_size, **options)`` -> float32 [T, C, H, W].
         storage: resolved options -> the dtype that holds every value of the frames exactly.
-        version: bump when the frames change for the same options: cached frames are then rebuilt.
+        version: bump when the frames change for the same options without a change of the source of
+            ltsnn (an edit of the code already makes cached frames be rebuilt).
         binning: the function's keyword that takes a data set's ``bin_by``; None for a function with
             a single time rule, which accepts only ``bin_by="duration"`` (the default).
     """

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ltsnn.data.fingerprint import code_fingerprint
 from ltsnn.data.events import EVENT_DTYPE, make_events
 from ltsnn.data.io.dat import write_dat
 from ltsnn.files import write_atomic
@@ -219,9 +220,11 @@ def generate_split(params: ShapesParams, *, seed: int, size: int) -> ShapesSplit
 
 
 def cache_key(params: ShapesParams, *, seed: int, size: int) -> str:
-    """Hex digest over the generator version, every parameter, the seed and the size."""
+    """Hex digest over the generator version and code, every parameter, the seed and the size (the code's
+    fingerprint, so that an edit of the generator without a version bump cannot serve old samples)."""
     text = json.dumps({"generator": "moving_shapes", "version": VERSION, "params": dataclasses.asdict(params),
-                       "seed": seed, "size": size}, sort_keys=True)
+                       "code": code_fingerprint(("ltsnn.data.shapes",)), "seed": seed, "size": size},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

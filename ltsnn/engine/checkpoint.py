@@ -23,16 +23,20 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import torch
 
+from ltsnn.engine.guard import first_non_finite
 from ltsnn.engine.metrics import Record, RunFolder, write_history
 from ltsnn.engine.optim import restore_optimizer
-from ltsnn.files import write_atomic
+from ltsnn.files import remove_dead_temporaries, write_atomic
 
 if TYPE_CHECKING:
     from ltsnn.engine.task import Task
 
 FORMAT = "ltsnn-checkpoint"
 VERSION = 2                                                     # 2: the task's state under "task" (was "omega")
-REQUIRED = ("model", "model_args", "optimizer", "scheduler", "epoch", "step", "task", "rng", "config", "history")
+# Each key a checkpoint must have, and the type its value must be (checked on load, so that a malformed
+# file fails with one line naming the key instead of a traceback somewhere in load_state_dict).
+REQUIRED = {"model": dict, "model_args": dict, "optimizer": dict, "scheduler": dict, "epoch": int, "step": int,
+            "task": dict, "rng": dict, "config": dict, "history": list}
 
 
 class CheckpointError(Exception):
@@ -71,6 +75,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"{path}: incomplete ltsnn checkpoint, missing {missing}")
+    for key, kind in REQUIRED.items():
+        if not isinstance(state[key], kind) or isinstance(state[key], bool):
+            raise CheckpointError(f"{path}: malformed ltsnn checkpoint: {key!r} is a {type(state[key]).__name__}, "
+                                  f"expected a {kind.__name__}")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
+        raise CheckpointError(f"{path}: malformed ltsnn checkpoint: 'model' must map names to tensors")
+    bad = first_non_finite(state["model"])
+    if bad is not None:
+        raise CheckpointError(f"{path}: the model holds non-finite values in {bad}; this checkpoint is broken "
+                              f"(an earlier checkpoint of the run may not be)")
     return state
 
 
@@ -118,6 +132,8 @@ class Checkpointer:
         self.history: list[Record] = []
         self.saved_epoch: int | None = None
         folder.checkpoints.mkdir(parents=True, exist_ok=True)
+        for path in (folder.last, folder.best, folder.metrics, folder.thresholds):
+            remove_dead_temporaries(path)                        # half-written by a run that was killed
 
     def resume(self, state: Mapping[str, Any]) -> tuple[int, int]:
         """Load ``state`` into the model, optimizer, scheduler, task and RNGs; returns (epoch, step) to go on from."""
@@ -146,12 +162,14 @@ class Checkpointer:
                  "scheduler": self.scheduler.state_dict(), "epoch": epoch, "step": step,
                  "task": self.task.state_dict(), "rng": rng_state(), "history": [dict(r) for r in self.history],
                  **self.stored}
+        # best.pt before last.pt: a crash between the two leaves last.pt at the epoch before, and resuming
+        # from it retrains this epoch (bit-identically) and writes both again, so the pair never disagrees.
+        if new_best:
+            save_checkpoint(self.folder.best, state)
         if due:
             save_checkpoint(self.folder.last, state)
             self.saved_epoch = epoch
             self.task.write_plots(self.history, self.folder.plots)
-        if new_best:
-            save_checkpoint(self.folder.best, state)
 
     def last_good(self) -> str:
         """Where the run can be continued from, for error messages."""

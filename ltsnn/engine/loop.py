@@ -8,7 +8,6 @@ run would have taken; on the CPU the weights come out bit-identical.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -20,14 +19,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ltsnn.engine.checkpoint import Checkpointer
+from ltsnn.engine.guard import (DivergenceGuard, NonFiniteWeightsError, TrainingStopped, check_loss_finite,
+                                first_non_finite)
 from ltsnn.engine.metrics import Record, RunFolder, epoch_record
 from ltsnn.engine.monitor import FiringRateMonitor
 from ltsnn.engine.task import Task
 from ltsnn.neurons import reset_states
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step."""
 
 
 def seed_everything(seed: int) -> None:
@@ -93,17 +90,20 @@ def _bar(iterable: Iterable, *, enabled: bool, desc: str, total: int) -> Any:
 
 
 def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Optimizer, epoch: int, step: int,
-                    device: torch.device | str = "cpu", progress: bool = False) -> tuple[dict[str, Any], int]:
+                    device: torch.device | str = "cpu", progress: bool = False,
+                    guard: DivergenceGuard | None = None) -> tuple[dict[str, Any], int]:
     """One pass over ``loader``, one optimizer step per batch.
 
     Args:
         epoch: 1-based, for messages. step: optimizer steps taken before this epoch.
+        guard: watches each step's loss (:class:`~ltsnn.engine.guard.DivergenceGuard`); None for no watch.
     Returns:
         ``({"loss", ...}, step)``: the sample-weighted mean loss over the epoch with the task's training
         metrics (classification: ``acc``), and the step count after it.
     Raises:
         NonFiniteLossError: naming the epoch and the (1-based) step whose loss was not finite; the
             optimizer has not stepped on it.
+        DivergenceError: the guard stopped the run on that step's loss (not stepped on either).
     """
     task.model.train()
     total_loss, seen = 0.0, 0
@@ -113,9 +113,10 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
         frames, target = frames.to(device), task.to_device(target, device)
         out = task(frames, target)
         loss = float(out["loss"].detach())
-        if not math.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite loss ({loss}) at epoch {epoch}, step {step + 1} "
-                                     f"(batch {i + 1} of {len(loader)})")
+        where = f"epoch {epoch}, step {step + 1} (batch {i + 1} of {len(loader)})"
+        check_loss_finite(loss, where=where)
+        if guard is not None:
+            guard.check_loss(loss, where=where)
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         optimizer.step()
@@ -156,7 +157,7 @@ def evaluate(task: Task, loader: DataLoader, *, device: torch.device | str = "cp
 def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
         *, epochs: int, run_dir: str | Path, checkpoint_every: int = 1, device: str = "cpu", progress: bool = False,
         resume: Mapping[str, Any] | None = None, model_args: Mapping[str, Any] = {}, config: Mapping[str, Any] = {},
-        log: Callable[[str], None] = print) -> list[Record]:
+        guard: DivergenceGuard | None = None, log: Callable[[str], None] = print) -> list[Record]:
     """Train ``task.model`` for ``epochs`` epochs, testing after each, and keep the run folder up to date.
 
     Every epoch appends a record (:func:`ltsnn.engine.metrics.epoch_record`) to ``metrics.jsonl`` and
@@ -171,11 +172,15 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
             restarts at the epoch after it, with its weights, optimizer, scheduler, task state, RNG and history.
         model_args, config: stored as they are in every checkpoint (how :mod:`ltsnn.build` rebuilds the model,
             and the run's config); the engine does not read them.
+        guard: watches the step losses and, after each epoch, the learned thresholds; None for no watch.
+            Whatever the guard, the parameters and buffers are checked for NaN/inf after every epoch,
+            before anything is evaluated or saved.
     Returns:
         The records of all epochs, the resumed ones included.
     Raises:
-        NonFiniteLossError: the train or test loss was not finite; the checkpoints are left as they were
-            and the last good one is named in the message.
+        TrainingStopped: a non-finite loss, parameter or buffer (:class:`NonFiniteLossError`,
+            :class:`NonFiniteWeightsError`), or the guard's :class:`DivergenceError`; the checkpoints are left
+            as they were and the last good one is named in the message.
     """
     task.model.to(device)
     saver = Checkpointer(RunFolder(run_dir), task, optimizer, scheduler, epochs=epochs, every=checkpoint_every,
@@ -186,17 +191,30 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
         t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
         task.start_epoch()
         try:
-            train, step = train_one_epoch(task, data.train_batches(epoch), optimizer=optimizer, epoch=epoch + 1,
-                                          step=step, device=device, progress=progress)
-        except NonFiniteLossError as e:
-            raise NonFiniteLossError(f"{e}; stopped, {saver.last_good()}") from None
-        scheduler.step()
-        test = evaluate(task, test_batches, device=device, progress=progress)
-        if not math.isfinite(test["loss"]):
-            raise NonFiniteLossError(f"non-finite test loss ({test['loss']}) after epoch {epoch + 1}, step {step}; "
-                                     f"stopped, {saver.last_good()}")
+            train, step = _train_checked(task, data.train_batches(epoch), optimizer=optimizer, epoch=epoch + 1,
+                                         step=step, device=device, progress=progress, guard=guard)
+            scheduler.step()
+            test = evaluate(task, test_batches, device=device, progress=progress)
+            check_loss_finite(test["loss"], where=f"the test after epoch {epoch + 1}, step {step}")
+        except TrainingStopped as e:
+            raise type(e)(f"{e}; stopped, {saver.last_good()}") from None
         record = epoch_record(task, epoch=epoch + 1, step=step, lr=lr, train=train, test=test,
                               seconds=time.perf_counter() - t0)
         log(task.format_epoch(record, epochs=epochs))
         saver.end_epoch(record, step=step)
     return saver.history
+
+
+def _train_checked(task: Task, loader: DataLoader, *, epoch: int, guard: DivergenceGuard | None,
+                   **kw: Any) -> tuple[dict[str, Any], int]:
+    """:func:`train_one_epoch`, then the checks that keep a broken model out of every checkpoint: no NaN or
+    inf in a parameter or buffer, and (with a guard) every learned threshold in its range."""
+    if guard is not None:
+        guard.start_epoch()
+    train, step = train_one_epoch(task, loader, epoch=epoch, guard=guard, **kw)
+    bad = first_non_finite(task.model)
+    if bad is not None:
+        raise NonFiniteWeightsError(f"non-finite values in {bad} after epoch {epoch}, step {step}")
+    if guard is not None:
+        guard.check_thresholds(task.model, where=f"after epoch {epoch}")
+    return train, step

@@ -70,10 +70,23 @@ def read_history(folder: RunFolder) -> list[Record]:
 
     Raises:
         FileNotFoundError: the folder has no ``metrics.jsonl`` (not a run folder, or no epoch finished).
+        ValueError: a line is not a JSON record (naming the file and the line).
     """
     if not folder.metrics.is_file():
         raise FileNotFoundError(f"{folder.metrics}: no such file; expected a run folder written by `ltsnn train`")
-    return [json.loads(line) for line in folder.metrics.read_text().splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(folder.metrics.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{folder.metrics}, line {i}: damaged record ({e.msg}); expected one JSON object "
+                             f"per epoch, as `ltsnn train` writes") from None
+        if not isinstance(record, dict) or "epoch" not in record:
+            raise ValueError(f"{folder.metrics}, line {i}: expected a JSON object with an 'epoch', got {line[:60]!r}")
+        records.append(record)
+    return records
 
 
 def format_thresholds(thresholds: dict[str, float], fixed: Sequence[str]) -> str:

@@ -88,6 +88,13 @@ def conv_bn(c_in: int, c_out: int, *, kernel: int = 3, stride: int = 1, padding:
                       batchnorm_bt(c_out))
 
 
+def check_dropout(p: float, *, where: str) -> None:
+    """A dropout rate must lie in [0, 1): checked even when the architecture has no layer that uses it, so a
+    mistyped rate is never silently ignored."""
+    if not 0 <= p < 1:
+        raise ValueError(f"{where}: dropout={p!r}; expected a probability in [0, 1)")
+
+
 def conv_stack(layers: list[Layer], *, in_channels: int, input_size: tuple[int, int], neurons: NeuronSpec,
                dropout: float | None = None, where: str) -> tuple[nn.Sequential, tuple[int, int, int]]:
     """The spiking conv layers of ``layers`` (convs, depthwise-separable blocks and poolings).

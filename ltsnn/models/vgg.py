@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ltsnn.layers import SeqToBatch
-from ltsnn.models.arch import FC, conv_stack, parse_arch
+from ltsnn.models.arch import FC, check_dropout, conv_stack, parse_arch
 from ltsnn.models.base import Size, SpikingModel
 from ltsnn.models.registry import register_model
 from ltsnn.models.resnet import time_input_layer
@@ -31,6 +31,7 @@ class SpikingVGG(SpikingModel):
     def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
                  dropout: float = 0.5, name: str = "vgg"):
         super().__init__(name=name, in_channels=in_channels, input_size=input_size)
+        check_dropout(dropout, where=name)
         self.arch = arch
         layers = parse_arch(arch, where=name)
         n_conv = next((i for i, layer in enumerate(layers) if isinstance(layer, FC)), len(layers))
@@ -120,6 +121,7 @@ class DSRVGG(SpikingModel):
     def __init__(self, arch: str, *, in_channels: int, num_classes: int, input_size: Size, neuron: NeuronSpec,
                  dropout: float = 0.1, pool_size: int = 7, name: str = "vgg11"):
         super().__init__(name=name, in_channels=in_channels, input_size=input_size)
+        check_dropout(dropout, where=name)
         self.features, (c, _, _) = conv_stack(parse_arch(arch, where=name), in_channels=in_channels,
                                               input_size=self.input_size,
                                               neurons=neuron, dropout=dropout, where=name)

@@ -7,10 +7,10 @@ below.
 """
 
 from ltsnn.neurons import dsr, ilif, lif, lmht, qcfs  # noqa: F401  (each registers its neurons)
-from ltsnn.neurons.base import SpikingNeuron, find_neurons, reset_states, threshold_parameters
+from ltsnn.neurons.base import SpikingNeuron, check_decay, find_neurons, reset_states, threshold_parameters
 from ltsnn.neurons.lif import LIFNeuron
 from ltsnn.neurons.registry import NEURONS, create_neuron, list_neurons, register_neuron
 from ltsnn.neurons.spec import NeuronSpec
 
-__all__ = ["LIFNeuron", "NEURONS", "NeuronSpec", "SpikingNeuron", "create_neuron", "find_neurons", "list_neurons",
-           "register_neuron", "reset_states", "threshold_parameters"]
+__all__ = ["LIFNeuron", "NEURONS", "NeuronSpec", "SpikingNeuron", "check_decay", "create_neuron", "find_neurons",
+           "list_neurons", "register_neuron", "reset_states", "threshold_parameters"]

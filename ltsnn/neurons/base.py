@@ -38,11 +38,27 @@ class SpikingNeuron(nn.Module):
     """
 
     threshold_grads: tuple[str, ...] = ()
+    # False for neurons whose step t depends on all T inputs (LM-HT's T-GIM): a chunk is not a sequence prefix.
+    streamable: bool = True
 
     def __init__(self):
         super().__init__()
         self.v: torch.Tensor | None = None
-        self.stream = False
+        self._stream = False
+
+    @property
+    def stream(self) -> bool:
+        """Whether each forward continues from the membrane the previous one left. Switching it (either
+        way) forgets the membrane, so a stream never continues from a forward that was not part of it."""
+        return self._stream
+
+    @stream.setter
+    def stream(self, on: bool) -> None:
+        if on and not self.streamable:
+            raise ValueError(f"{type(self).__name__} mixes all T steps of a sequence, so it cannot be fed a "
+                             f"stream in chunks (expected stream=False)")
+        self._stream = bool(on)
+        self.reset()
 
     @classmethod
     def threshold_options(cls, threshold_grad: str, *, learn: bool) -> dict[str, Any]:
@@ -101,6 +117,19 @@ class SpikingNeuron(nn.Module):
     def reset(self) -> None:
         """Forget the membrane: the next call starts from rest even when streaming."""
         self.v = None
+
+
+def check_decay(decay: float, *, where: str) -> float:
+    """The membrane decay (leak factor) as a float, which must lie in (0, 1]: above 1 the membrane grows
+    without input, at or below 0 it forgets or flips sign every step.
+
+    Example:
+        >>> check_decay(0.5, where="LIFNeuron")
+        0.5
+    """
+    if not 0 < decay <= 1:
+        raise ValueError(f"{where}: decay={decay!r}; expected a value in (0, 1]")
+    return float(decay)
 
 
 def find_neurons(module: nn.Module) -> list[tuple[str, SpikingNeuron]]:

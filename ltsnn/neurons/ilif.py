@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ltsnn.functional.ilif import ilif_gen1_multistep, ilif_multistep
-from ltsnn.neurons.base import SpikingNeuron
+from ltsnn.neurons.base import SpikingNeuron, check_decay
 from ltsnn.neurons.registry import register_neuron
 
 
@@ -34,7 +34,7 @@ class ILIFNeuron(SpikingNeuron):
     def __init__(self, *, levels: int = 4, decay: float = 0.25):
         super().__init__()
         self.levels = _check_levels(levels, "ILIFNeuron")
-        self.decay = float(decay)
+        self.decay = check_decay(decay, where="ILIFNeuron")
 
     def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
         return ilif_multistep(x_seq, levels=self.levels, decay=self.decay, v_init=v_init)

@@ -89,6 +89,8 @@ class LMHTNeuron(SpikingNeuron):
         torch.Size([4, 3, 8])
     """
 
+    streamable = False                                          # the T-GIM weighs every step of the sequence
+
     def __init__(self, *, levels: int = 2, v_th: float = 1.0, v_init: float = 0.0, input_scale: float = 1.0,
                  steps: int | None = None, steps_in: int | None = None):
         super().__init__()

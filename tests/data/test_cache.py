@@ -1,10 +1,15 @@
 """The on-disk frame cache: key, hit without reading events, rebuild of truncated / foreign / unfinished
-caches, a build killed midway, parallel build, pickling of a cached data set."""
+caches, a build killed midway, parallel build, pickling of a cached data set; and a cache that cannot
+go stale (issue 14, finding 3): a change of the reader's code, a same-size edit of a source file
+with its mtime kept, and frames corrupted in place are each rebuilt."""
 
+import doctest
+import importlib.util
 import json
 import logging
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +22,10 @@ import pytest
 
 from ltsnn.data import create_dataset, make_events, to_frames
 from ltsnn.data import cache as cache_module
-from ltsnn.data.cache import FrameJob, cache_key, cached_frames, compute_frames, stored_frames, verify_cache
-from ltsnn.data.io import Recording
+from ltsnn.data.cache import (FrameJob, cache_key, cached_frames, code_description, compute_frames, stored_frames,
+                               verify_cache)
+from ltsnn.data.fingerprint import code_files, code_fingerprint
+from ltsnn.data.io import Recording, read_atis_bin
 
 SENSOR = (16, 16)
 OPTIONS = {"n_time_bins": 3, "bin_by": "duration", "binary": False}
@@ -77,7 +84,7 @@ def test_build_then_hit_without_reading_events(files, tmp_path):
     assert verify_cache(first.path) is None
 
 
-def test_key_follows_files_options_and_version(files, monkeypatch):
+def test_key_follows_files_options_version_and_code(files, monkeypatch):
     root, paths = files
     key = cache_key(job_of(paths), dataset="fake", split="train", root=root)
     assert key == cache_key(job_of(paths), dataset="fake", split="train", root=root)
@@ -86,11 +93,31 @@ def test_key_follows_files_options_and_version(files, monkeypatch):
     assert key != cache_key(job_of(paths[:-1]), dataset="fake", split="train", root=root)
     assert key != cache_key(job_of(paths, n_time_bins=4), dataset="fake", split="train", root=root)
     assert key != cache_key(job_of(paths, binary=True), dataset="fake", split="train", root=root)
-    os.utime(paths[3], ns=(1, 1))                                              # a file rewritten: new mtime
-    touched = cache_key(job_of(paths), dataset="fake", split="train", root=root)
-    assert touched != key
+    os.utime(paths[3], ns=(1, 1))                       # file metadata is checked on open, not part of the key
+    assert cache_key(job_of(paths), dataset="fake", split="train", root=root) == key
     monkeypatch.setattr(cache_module, "__version__", "9.9.9")
-    assert cache_key(job_of(paths), dataset="fake", split="train", root=root) != touched
+    versioned = cache_key(job_of(paths), dataset="fake", split="train", root=root)
+    assert versioned != key
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda modules, packages: "other code")
+    assert cache_key(job_of(paths), dataset="fake", split="train", root=root) != versioned
+
+
+def test_code_covers_reader_package_frames_and_representation(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda *args: seen.append(args) or "f")
+    job = FrameJob(paths=("a",), windows=(None,), read=read_atis_bin, sensor_size=SENSOR, frame_options=OPTIONS,
+                   representation="voxel_grid")
+    assert code_description(job) == {"ltsnn": cache_module.__version__, "numpy": np.__version__, "fingerprint": "f"}
+    modules, packages = seen[0]
+    assert set(modules) == {"ltsnn.data.cache", "ltsnn.data.io.atis", "ltsnn.data.functional.voxel",
+                            "ltsnn.data.representations"} and packages == ("ltsnn.data.io",)
+    package = Path(cache_module.__file__).parents[1]                          # the ltsnn folder
+    files = {p.relative_to(package.parent).as_posix() for p in code_files(modules, packages)}
+    io_files = {f"ltsnn/data/io/{p.name}" for p in (package / "data" / "io").glob("[!_]*.py")}
+    assert io_files | {"ltsnn/data/cache.py", "ltsnn/data/events.py", "ltsnn/data/functional/frames.py",
+                       "ltsnn/data/functional/resize.py", "ltsnn/data/functional/voxel.py",
+                       "ltsnn/data/representations.py"} <= files
+    assert not [f for f in files if f.startswith(("ltsnn/data/datasets/", "ltsnn/engine/", "ltsnn/models/"))]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "append", "foreign_key", "foreign_array", "no_json", "garbage_json"])
@@ -128,12 +155,129 @@ def test_verify_detects_changed_bytes(files, tmp_path):
     built = build(job_of(paths), root, tmp_path / "cache")
     path = built.path
     del built
+    flip_last_byte(path)
+    assert "sha256 of the frames" in verify_cache(path)
+
+
+# ------------------------------------------------------------------------ a cache that cannot go stale
+
+READER = textwrap.dedent("""
+    import numpy as np
+    from ltsnn.data.io import Recording
+
+    SHIFT = {shift}
+
+    def read(path):
+        events = np.load(path)
+        events["x"] = (events["x"] + SHIFT) % 16
+        return Recording(events, (16, 16))
+""")
+
+
+def load_reader(folder: Path, monkeypatch, *, shift: int):
+    """A reader module written in ``folder``, imported as a new process would import it."""
+    path = folder / "stale_reader.py"
+    path.write_text(READER.format(shift=shift))
+    spec = importlib.util.spec_from_file_location("stale_reader", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "stale_reader", module)
+    spec.loader.exec_module(module)
+    code_fingerprint.cache_clear()                                             # as in a new process
+    return module
+
+
+def test_reader_code_change_rebuilds(files, tmp_path, monkeypatch, caplog):
+    root, paths = files
+    # A .pyc is validated by the source's size and mtime in seconds: the edit below keeps both.
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    reader = load_reader(tmp_path, monkeypatch, shift=0)
+    first = build(job_of(paths)._replace(read=reader.read), root, tmp_path / "cache")
+    np.testing.assert_array_equal(first.frames, expected_frames(paths))
+    reader = load_reader(tmp_path, monkeypatch, shift=1)                      # same name, same version, new code
+    with caplog.at_level(logging.WARNING, logger="ltsnn.data.cache"):
+        second = build(job_of(paths)._replace(read=reader.read), root, tmp_path / "cache")
+    assert not second.hit and second.path != first.path
+    np.testing.assert_array_equal(second.frames, np.roll(expected_frames(paths), 1, axis=-1))
+    assert f"frame cache {first.path}: made by other code (fingerprint" in caplog.text
+    code_fingerprint.cache_clear()                                             # a process with the new code again
+    assert build(job_of(paths)._replace(read=reader.read), root, tmp_path / "cache").hit
+
+
+def edit_keeping_size_and_mtime(path: str) -> None:
+    """Move one event one pixel: the file keeps its size, and its mtime is put back."""
+    st = os.stat(path)
+    events = np.load(path)
+    events["x"][0] = (events["x"][0] + 1) % 16
+    np.save(path, events)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+@pytest.mark.parametrize("by", ["content", "stat"])
+def test_same_size_edit_with_mtime_kept_rebuilds(files, tmp_path, monkeypatch, caplog, by):
+    """``content``: files just written are checked by content; ``stat``: older ones by their ctime."""
+    root, paths = files
+    if by == "stat":
+        monkeypatch.setattr(cache_module, "_RACY_NS", 0)                      # as if the files were old
+    build(job_of(paths), root, tmp_path / "cache")
+    time.sleep(0.05)                                                           # past a tick of the file clock
+    edit_keeping_size_and_mtime(paths[3])
+    hashed, real = [], cache_module.file_sha256
+    monkeypatch.setattr(cache_module, "file_sha256", lambda path: hashed.append(path) or real(path))
+    READS.clear()
+    with caplog.at_level(logging.WARNING, logger="ltsnn.data.cache"):
+        again = build(job_of(paths), root, tmp_path / "cache")
+    assert not again.hit and len(READS) == len(paths)
+    assert "source file 03.npy changed since the cache was built (same size, other content); rebuilding" in caplog.text
+    if by == "stat":
+        assert hashed[0] == paths[3]                                           # files 0..2 passed by stat alone
+    np.testing.assert_array_equal(again.frames, expected_frames(paths))
+
+
+def test_copied_data_set_is_recognised_by_content(files, tmp_path, monkeypatch):
+    root, paths = files
+    monkeypatch.setattr(cache_module, "_RACY_NS", 0)
+    build(job_of(paths), root, tmp_path / "cache")
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)                                               # new inodes and ctimes, same bytes
+    copied = [str(copy / Path(p).name) for p in paths]
+    READS.clear()
+    hit = build(job_of(copied), copy, tmp_path / "cache")
+    assert hit.hit and READS == []
+    hashed = []
+    monkeypatch.setattr(cache_module, "file_sha256", lambda path: hashed.append(path))
+    assert build(job_of(copied), copy, tmp_path / "cache").hit and hashed == []   # records refreshed: by stat now
+
+
+def flip_last_byte(path: Path) -> None:
     with open(path, "r+b") as f:                                               # same size, one byte flipped
         f.seek(-1, os.SEEK_END)
         last = f.read(1)
         f.seek(-1, os.SEEK_END)
         f.write(bytes([last[0] ^ 1]))
-    assert "sha256 of the frames" in verify_cache(path)
+
+
+def test_corrupted_frames_of_the_right_size_are_rebuilt(files, tmp_path, monkeypatch, caplog):
+    root, paths = files
+    monkeypatch.setattr(cache_module, "_RACY_NS", 0)
+    built = build(job_of(paths), root, tmp_path / "cache")
+    reference = np.array(built.frames)
+    del built
+    hashes = []
+    real = cache_module._sha256
+    monkeypatch.setattr(cache_module, "_sha256", lambda frames: hashes.append(1) or real(frames))
+    assert build(job_of(paths), root, tmp_path / "cache").hit and len(hashes) == 1
+    assert build(job_of(paths), root, tmp_path / "cache").hit and len(hashes) == 1   # checked once per process
+    time.sleep(0.05)                                                           # past a tick of the file clock
+    flip_last_byte(cache_module.cache_paths(tmp_path / "cache", dataset="fake", split="train", key=cache_key(
+        job_of(paths), dataset="fake", split="train", root=root))[0])
+    READS.clear()
+    with caplog.at_level(logging.WARNING, logger="ltsnn.data.cache"):
+        again = build(job_of(paths), root, tmp_path / "cache")
+    assert not again.hit and len(READS) == len(paths)
+    assert "sha256 of the frames is" in caplog.text and "rebuilding it" in caplog.text
+    np.testing.assert_array_equal(again.frames, reference)
 
 
 def test_failure_midway_leaves_nothing(files, tmp_path, monkeypatch):
@@ -270,3 +414,8 @@ def test_only_temporaries_of_dead_writers_are_removed(tmp_path):
             tmp.write_bytes(b"half")
             raise RuntimeError("stop")
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]     # no target, no new temporary
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(cache_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

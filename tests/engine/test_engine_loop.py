@@ -58,10 +58,11 @@ def test_same_batch_twice_gives_the_same_output(model, data):
         first = task(frames, target)["outputs"]
         reset_states(model)
         again = task(frames, target)["outputs"]
-        for _, m in neuron_layers(model):                       # a stream continues from the last membrane
+        for _, m in neuron_layers(model):                       # a stream starts from rest ...
             m.stream = True
-        carried = task(frames, target)["outputs"]
-    assert torch.equal(first, again) and not torch.equal(first, carried)
+        streamed = task(frames, target)["outputs"]
+        carried = task(frames, target)["outputs"]               # ... and continues from the last membrane
+    assert torch.equal(first, again) and torch.equal(first, streamed) and not torch.equal(first, carried)
 
 
 def test_train_epoch_resets_state_and_tracks_omega(model, data):
