@@ -30,8 +30,11 @@ from ltsnn.data.datasets import AugmentedFrames, create_dataset
 from ltsnn.data.transforms import Compose, create_transform
 from ltsnn.engine import (CheckpointError, DivergenceGuard, RunData, Task, fit, load_checkpoint, make_optimizer, make_scheduler,
                           seed_everything)
+from ltsnn.engine.distributed import SINGLE, Distributed, rank_device
 from ltsnn.engine.metrics import Record
+from ltsnn.engine.precision import Precision
 from ltsnn.layers.quant import quantize_weights
+from ltsnn.layers.sync_norm import convert_sync_batchnorm
 from ltsnn.models import create_model
 from ltsnn.neurons import NeuronSpec
 from ltsnn.tasks.classification import ClassificationLoss, ClassificationTask
@@ -155,6 +158,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     model_args: dict[str, Any]
+    device: str = "cpu"                                         # this process's device (one per torchrun rank)
 
     @property
     def model(self) -> nn.Module:
@@ -167,19 +171,22 @@ class Run:
         guard = DivergenceGuard(tc.on_divergence, loss_factor=tc.divergence_factor, threshold_min=tc.threshold_min,
                                 threshold_max=tc.threshold_max, warn=log)
         return fit(self.task, self.data, self.optimizer, self.scheduler, epochs=tc.epochs, run_dir=run_dir,
-                   checkpoint_every=tc.checkpoint_every, device=tc.device, progress=progress, resume=resume,
-                   model_args=self.model_args, config=config_to_dict(self.config), guard=guard, log=log)
+                   checkpoint_every=tc.checkpoint_every, device=self.device, progress=progress, resume=resume,
+                   model_args=self.model_args, config=config_to_dict(self.config), guard=guard,
+                   precision=Precision(tc.precision, self.device), log=log)
 
 
 def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mapping[str, Any] | None = None,
               datasets: tuple[Dataset, Dataset] | None = None, progress: bool = False,
-              log: Callable[[str], None] = print) -> Run:
+              log: Callable[[str], None] = print, dist: Distributed = SINGLE) -> Run:
     """The data, task, optimizer and scheduler of ``cfg``'s run.
 
     The generators are seeded with ``train.seed`` after the data sets are built, then the model is built from
     ``cfg.model`` (so its initialisation is seeded), unless ``model`` and its ``model_args`` are given (a
     fine-tuned run, or a resumed one, whose generators the checkpoint then restores); ``datasets``
-    reuses already built (train, test) sets, e.g. across the runs of an ablation.
+    reuses already built (train, test) sets, e.g. across the runs of an ablation. ``dist``: this process's
+    place among torchrun's (:func:`ltsnn.engine.distributed.from_environment`); with ``train.sync_batchnorm``
+    the model's batch norms then reduce their statistics over all ranks.
     """
     train, test = datasets or (build_dataset(cfg.data, split=split, progress=progress, log=log)
                                for split in ("train", "test"))
@@ -189,10 +196,13 @@ def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mappin
         model = model_from_args(model_args)
     elif model_args is None:
         raise ValueError("build_run: a given model needs its model_args (how a checkpoint rebuilds it)")
+    if dist.enabled and cfg.train.sync_batchnorm:
+        model = convert_sync_batchnorm(model)                   # same parameters and state-dict keys
+    device = rank_device(cfg.train.device, dist)
     optimizer, scheduler = build_optimizer(cfg.optim, model, epochs=cfg.train.epochs)
     data = RunData(train, test, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.train.seed,
-                   pin_memory=str(cfg.train.device).startswith("cuda"))
-    return Run(cfg, data, build_task(cfg, model, train), optimizer, scheduler, dict(model_args))
+                   pin_memory=device.startswith("cuda"), dist=dist)
+    return Run(cfg, data, build_task(cfg, model, train), optimizer, scheduler, dict(model_args), device)
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints

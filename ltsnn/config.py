@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type
 from ltsnn.engine.device import resolve_device
 from ltsnn.engine.guard import DIVERGENCE_ACTIONS
 from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
+from ltsnn.engine.precision import PRECISIONS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES
@@ -144,6 +145,10 @@ class TrainConfig:
     checkpoint_every: int = field(default=1, metadata=_at_least(1))    # epochs; the last epoch always saves
     progress: str = field(default="auto", metadata=_choices(*PROGRESS_MODES))   # auto: if stderr is a TTY
     device: str = "cpu"                             # cpu | cuda | cuda:N | auto (CUDA if there is one)
+    # fp32, or autocast to bf16 (CPU or GPU) / fp16 (CUDA, with a loss scaler); neurons stay in fp32 inside.
+    precision: str = field(default="fp32", metadata=_choices(*PRECISIONS))
+    # Under torchrun: batch statistics over the global batch (every rank's shard), as one process would see.
+    sync_batchnorm: bool = False
     # The divergence guard (ltsnn.engine.guard): a step loss over divergence_factor x the median of the
     # recent ones, or a learned threshold outside (threshold_min, threshold_max] after an epoch, stops the
     # run before its checkpoint (on_divergence=stop), is reported once per epoch (warn), or is ignored (off).
@@ -406,6 +411,9 @@ def _check_train(cfg: Config, *, source: str) -> None:
         cfg.train.device = resolve_device(cfg.train.device)
     except ValueError as e:
         raise ConfigError(f"{source}: train.device: {e}") from None
+    if cfg.train.precision == "fp16" and not cfg.train.device.startswith("cuda"):
+        raise ConfigError(f"{source}: train.precision=fp16 needs train.device=cuda (expected bf16 or fp32 on "
+                          f"{cfg.train.device})")
     if not cfg.train.threshold_min < cfg.train.threshold_max:
         raise ConfigError(f"{source}: train.threshold_min={cfg.train.threshold_min} must be below "
                           f"train.threshold_max={cfg.train.threshold_max}")

@@ -3,11 +3,13 @@ landed code and fails on the code before the fix."""
 
 import os
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from ltsnn.cli import main
+from ltsnn.data import make_events
 from ltsnn.engine import RunFolder, load_checkpoint, save_checkpoint
 from ltsnn.engine import checkpoint as checkpoint_module
 from ltsnn.tasks.classification import ClassificationTask
@@ -230,3 +232,10 @@ def test_stored_config_keeps_the_guard_settings(tmp_path):
     stored = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert stored["train"]["divergence_factor"] == 50.0 and stored["train"]["on_divergence"] == "stop"
     assert os.access(tmp_path / "run" / "config.yaml", os.R_OK)
+
+
+def test_inspect_refuses_a_sensor_guessed_from_a_corrupt_coordinate(tmp_path):
+    from ltsnn.cli.data import write_frames_png
+    events = make_events(np.array([0, 10]), np.array([3, 12_000]), np.array([2, 5]), np.array([1, 0]))
+    with pytest.raises(ValueError, match="states no sensor size; expected coordinates below 8192"):
+        write_frames_png(events, None, tmp_path / "x.png", n_time_bins=2, title="f.dat")

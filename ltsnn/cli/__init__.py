@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
         return _fail(e, code=2)
-    except TrainingStopped as e:
+    except (TrainingStopped, ChildProcessError) as e:           # a stopped run, a killed data worker
         return _fail(e, code=1)
     except ModuleNotFoundError as e:
         if e.name not in CLI_EXTRA:

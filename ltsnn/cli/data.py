@@ -154,9 +154,13 @@ def write_frames_png(events: np.ndarray, sensor_size: tuple[int, int] | None, ou
     import matplotlib.pyplot as plt
 
     from ltsnn.data.functional import to_frames
+    from ltsnn.data.io import MAX_SENSOR_SIDE
 
     if sensor_size is None:
         sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1)
+        if max(sensor_size) > MAX_SENSOR_SIDE:                 # a corrupt coordinate, not a sensor
+            raise ValueError(f"{title}: events reach x={sensor_size[0] - 1}, y={sensor_size[1] - 1} and the file "
+                             f"states no sensor size; expected coordinates below {MAX_SENSOR_SIDE}")
     ordered = events[np.argsort(events["t"], kind="stable")]
     counts = to_frames(ordered, sensor_size=sensor_size, n_time_bins=n_time_bins, bin_by="duration", binary=False)
     nonzero = counts[counts > 0]

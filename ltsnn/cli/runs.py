@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
+
+import torch
 
 from ltsnn.build import (EVAL_KEYS, RESUME_KEYS, Run, build_dataset, build_run, build_task, initial_model,
                          is_detection, model_args_for, model_from_args, restore)
@@ -24,6 +28,7 @@ from ltsnn.cli.common import UsageError, csv_values, first_line, overrides_only,
 from ltsnn.config import Config, ConfigError, config_to_dict, load_config, save_config
 from ltsnn.data import datasets as data_registry
 from ltsnn.engine import CheckpointError, RunFolder, evaluate, layer_thresholds, test_loader
+from ltsnn.engine.distributed import Distributed, from_environment
 from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
 from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
 from ltsnn.engine.report import write_report
@@ -79,47 +84,57 @@ def add_commands(sub) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     path, overrides = split_items(args.items)
+    model = model_args = resume = None
     if args.resume is None:
         cfg = load_config(path, overrides)
-        model = model_args = None
+        dist = _join(cfg)
         if cfg.train.init_from:
             cfg, model, model_args = initial_model(cfg)
-        root = _new_run_folder(cfg)
-        run = build_run(cfg, model=model, model_args=model_args, progress=show_progress(cfg.train.progress))
-        history = _train_run(run, root, resume=None)
+        root = dist.broadcast(_new_run_folder(cfg) if dist.is_main else None)
     else:
         if path is not None:
             raise UsageError(f"train: give {path} or --resume, not both (a run's config is in its checkpoint)")
         folder = RunFolder(args.resume)
         root = folder.root
-        if not folder.last.is_file():
-            return _restart(folder, overrides)
-        restored = _resumable(folder, overrides)
-        if restored.checkpoint["epoch"] == restored.config.train.epochs:
-            print(f"run {root} has finished its {restored.config.train.epochs} epochs; nothing to do "
-                  f"(train.epochs=N continues it to epoch N)")
-            return 0
-        run = build_run(restored.config, model=restored.model, model_args=restored.checkpoint["model_args"],
-                        progress=show_progress(restored.config.train.progress))
-        history = _train_run(run, root, resume=restored.checkpoint)
+        if folder.last.is_file():
+            restored = _resumable(folder, overrides)
+            cfg = restored.config
+            if restored.checkpoint["epoch"] == cfg.train.epochs:
+                print(f"run {root} has finished its {cfg.train.epochs} epochs; nothing to do "
+                      f"(train.epochs=N continues it to epoch N)")
+                return 0
+            dist = _join(cfg)
+            model, model_args, resume = restored.model, restored.checkpoint["model_args"], restored.checkpoint
+        else:
+            cfg = _restartable(folder, overrides)
+            dist = _join(cfg)
+            if dist.is_main:
+                print(f"run {root} stopped before its first checkpoint: starting it from epoch 1")
+                _clear_partial_run(folder)
+    run = build_run(cfg, model=model, model_args=model_args, progress=show_progress(cfg.train.progress), dist=dist)
+    history = _train_run(run, root, resume=resume)
     print(format_summary(history, root=root, task=run.task))
+    if dist.enabled:
+        torch.distributed.destroy_process_group()
     return 0
 
 
-def _restart(folder: RunFolder, overrides: Sequence[str]) -> int:
-    """``--resume`` of a run that stopped before its first checkpoint: start it afresh from its config.yaml."""
+def _join(cfg: Config) -> Distributed:
+    """This process's place among torchrun's (one process without torchrun); only rank 0 prints."""
+    dist = from_environment(cfg.train.device)
+    if not dist.is_main:
+        sys.stdout = open(os.devnull, "w")                     # errors still reach stderr
+    return dist
+
+
+def _restartable(folder: RunFolder, overrides: Sequence[str]) -> Config:
+    """The config of a run that stopped before its first checkpoint (``--resume`` then starts it afresh)."""
     if not folder.root.is_dir():
         raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
     if not folder.config.is_file():
         raise CheckpointError(f"{folder.last}: no such file, and no {folder.config.name} to start the run from; "
                               f"expected a run folder written by `ltsnn train`")
-    cfg = load_config(folder.config, overrides)
-    print(f"run {folder.root} stopped before its first checkpoint: starting it from epoch 1")
-    _clear_partial_run(folder)
-    run = build_run(cfg, progress=show_progress(cfg.train.progress))
-    history = _train_run(run, folder.root, resume=None)
-    print(format_summary(history, root=folder.root, task=run.task))
-    return 0
+    return load_config(folder.config, overrides)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -220,8 +235,9 @@ def _train_run(run: Run, root: Path, *, resume: dict[str, Any] | None) -> list[R
     """Save the resolved config into the run folder, train (or continue) the run, then write its report."""
     cfg, model, data = run.config, run.model, run.data
     folder = RunFolder(root)
-    folder.root.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, folder.config)
+    if data.dist.is_main:
+        folder.root.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, folder.config)
     n_params = sum(p.numel() for p in model.parameters())
     start = f", resuming after epoch {resume['epoch']}" if resume is not None else ""
     quant = run.model_args.get("quant")
@@ -232,9 +248,12 @@ def _train_run(run: Run, root: Path, *, resume: dict[str, Any] | None) -> list[R
           f"loss {loss}, {cfg.train.epochs} epochs{start}")
     progress = show_progress(cfg.train.progress)
     history = run.fit(run_dir=root, resume=resume, progress=progress)
+    if not data.dist.is_main:                                   # rank 0 alone reports, on the whole test set
+        return history
     # The model now holds the weights of the last epoch, which is what checkpoints/last.pt holds.
-    report = write_report(folder.report, task=run.task, loader=data.test_batches(), history=history,
-                          source=f"{folder.last} (epoch {history[-1]['epoch']})", device=cfg.train.device,
+    loader = test_loader(data.test, batch_size=data.batch_size, num_workers=data.num_workers)
+    report = write_report(folder.report, task=run.task, loader=loader, history=history,
+                          source=f"{folder.last} (epoch {history[-1]['epoch']})", device=run.device,
                           progress=progress)
     _write_examples(cfg, run.task, data.test, folder)
     print(_report_line(report, folder, run.task))

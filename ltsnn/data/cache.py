@@ -52,6 +52,7 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
 
@@ -134,6 +135,8 @@ def file_frames(job: FrameJob, i: int) -> np.ndarray:
     out = []
     for k, sample in enumerate(samples):
         where = path if windows is None else f"{path} window {k} [{windows[k][0]}, {windows[k][1]}) µs"
+        if len(sample) == 0:                                    # an all-zero sample would train as "nothing"
+            raise ValueError(f"{where}: no events; expected at least one event per sample")
         out.append(stored_frames(sample, sensor_size=job.sensor_size, frame_options=job.frame_options, where=where,
                                  representation=job.representation))
     return np.stack(out)
@@ -316,7 +319,14 @@ def _compute(job: FrameJob, *, allocate: Callable[[tuple[int, ...], np.dtype], n
             with ProcessPoolExecutor(max_workers=num_workers) as pool:
                 futures = {pool.submit(_task_frames, job, task, root): task for task in tasks}
                 for future in as_completed(futures):
-                    for i, (record, frames) in zip(futures[future], future.result()):
+                    try:
+                        results = future.result()
+                    except BrokenProcessPool:                   # a worker was killed (OOM killer, a signal)
+                        files = futures[future]
+                        raise ChildProcessError(f"frame cache: a worker died while reading {job.paths[files[0]]} ... "
+                                           f"{job.paths[files[-1]]} (killed, or out of memory); nothing was "
+                                           f"cached, run again (data.num_workers=0 reads in this process)") from None
+                    for i, (record, frames) in zip(futures[future], results):
                         sources[i] = record
                         _store(out, offsets[i], frames, bar)
     finally:

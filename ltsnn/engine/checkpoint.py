@@ -10,6 +10,8 @@ cannot run code. It holds everything needed to continue a run bit for bit on the
     task                  the task's own state (:meth:`ltsnn.engine.Task.state_dict`, e.g. Ω of the loss)
     rng                   the torch (CPU and CUDA), numpy and python ``random`` generator states
     history               the per-epoch metric records so far
+    rng_by_rank, extra    (optional) every rank's generators when several processes trained the run; the
+                          precision's state (the fp16 loss scale)
     model_args, config    how to rebuild the model and the resolved run config, as given to ``fit`` (the
                           builder's, :mod:`ltsnn.build`; empty for a run built by hand); never read by the engine
 """
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import torch
 
+from ltsnn.engine.distributed import SINGLE, Distributed
 from ltsnn.engine.guard import first_non_finite
 from ltsnn.engine.metrics import Record, RunFolder, write_history
 from ltsnn.engine.optim import restore_optimizer
@@ -125,15 +128,17 @@ class Checkpointer:
 
     def __init__(self, folder: RunFolder, task: "Task", optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, *, epochs: int, every: int,
-                 model_args: Mapping[str, Any], config: Mapping[str, Any]):
+                 model_args: Mapping[str, Any], config: Mapping[str, Any], dist: Distributed = SINGLE,
+                 extra: Any = None):
         self.folder, self.task, self.optimizer, self.scheduler = folder, task, optimizer, scheduler
-        self.epochs, self.every = epochs, every
+        self.epochs, self.every, self.dist, self.extra = epochs, every, dist, extra
         self.stored = {"model_args": dict(model_args), "config": dict(config)}
         self.history: list[Record] = []
         self.saved_epoch: int | None = None
-        folder.checkpoints.mkdir(parents=True, exist_ok=True)
-        for path in (folder.last, folder.best, folder.metrics, folder.thresholds):
-            remove_dead_temporaries(path)                        # half-written by a run that was killed
+        if dist.is_main:                                         # one process writes the run folder
+            folder.checkpoints.mkdir(parents=True, exist_ok=True)
+            for path in (folder.last, folder.best, folder.metrics, folder.thresholds):
+                remove_dead_temporaries(path)                    # half-written by a run that was killed
 
     def resume(self, state: Mapping[str, Any]) -> tuple[int, int]:
         """Load ``state`` into the model, optimizer, scheduler, task and RNGs; returns (epoch, step) to go on from."""
@@ -143,25 +148,36 @@ class Checkpointer:
         self.task.model.load_state_dict(state["model"])
         restore_optimizer(self.optimizer, self.scheduler, state)
         self.task.load_state_dict(state["task"])
-        set_rng_state(state["rng"])
+        by_rank = state.get("rng_by_rank", [])
+        set_rng_state(by_rank[self.dist.rank] if len(by_rank) == self.dist.world_size else state["rng"])
+        if self.extra is not None:
+            self.extra.load_state_dict(state.get("extra", {}))
         self.history = [dict(r) for r in state["history"]]
         self.saved_epoch = state["epoch"]
-        write_history(self.folder, self.history)                 # drop epochs logged after the checkpoint
+        if self.dist.is_main:
+            write_history(self.folder, self.history)             # drop epochs logged after the checkpoint
         return state["epoch"], state["step"]
 
     def end_epoch(self, record: Record, *, step: int) -> None:
         key = f"test_{self.task.metric}"
         new_best = record[key] > max((r[key] for r in self.history), default=-1.0)
         self.history.append(record)
-        write_history(self.folder, self.history)
         epoch = record["epoch"]
         due = epoch % self.every == 0 or epoch == self.epochs
+        rngs = self.dist.all_gather(rng_state()) if due or new_best else []     # every rank, the same decision
+        if not self.dist.is_main:
+            return
+        write_history(self.folder, self.history)
         if not (due or new_best):
             return
         state = {"model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "epoch": epoch, "step": step,
-                 "task": self.task.state_dict(), "rng": rng_state(), "history": [dict(r) for r in self.history],
+                 "task": self.task.state_dict(), "rng": rngs[0], "history": [dict(r) for r in self.history],
                  **self.stored}
+        if self.dist.enabled:
+            state["rng_by_rank"] = rngs                          # each rank's dropout draws go on from its own
+        if self.extra is not None:
+            state["extra"] = self.extra.state_dict()             # e.g. the fp16 loss scale
         # best.pt before last.pt: a crash between the two leaves last.pt at the epoch before, and resuming
         # from it retrains this epoch (bit-identically) and writes both again, so the pair never disagrees.
         if new_best:

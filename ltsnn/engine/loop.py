@@ -8,21 +8,24 @@ run would have taken; on the CPU the weights come out bit-identical.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ltsnn.engine.checkpoint import Checkpointer
+from ltsnn.engine.distributed import SINGLE, Distributed, ShardSampler, global_batches, shard_batches
 from ltsnn.engine.guard import (DivergenceGuard, NonFiniteWeightsError, TrainingStopped, check_loss_finite,
                                 first_non_finite)
 from ltsnn.engine.metrics import Record, RunFolder, epoch_record
 from ltsnn.engine.monitor import FiringRateMonitor
+from ltsnn.engine.precision import FP32, Precision
 from ltsnn.engine.task import Task
 from ltsnn.neurons import reset_states
 
@@ -64,6 +67,8 @@ class RunData:
     """The training and test sets of a run and how they are batched.
 
     ``seed`` fixes the data order of every epoch (with the epoch number); ``pin_memory`` for a GPU.
+    ``batch_size`` is the global batch: with ``dist`` of W processes each rank loads its shard of every
+    batch (:mod:`ltsnn.engine.distributed`) and every W-th test sample.
     """
 
     train: Dataset
@@ -72,13 +77,26 @@ class RunData:
     num_workers: int = 0
     seed: int = 0
     pin_memory: bool = False
+    dist: Distributed = SINGLE
 
     def train_batches(self, epoch: int) -> DataLoader:
-        return train_loader(self.train, batch_size=self.batch_size, num_workers=self.num_workers, seed=self.seed,
-                            epoch=epoch, pin_memory=self.pin_memory)
+        if not self.dist.enabled:
+            return train_loader(self.train, batch_size=self.batch_size, num_workers=self.num_workers,
+                                seed=self.seed, epoch=epoch, pin_memory=self.pin_memory)
+        if hasattr(self.train, "set_epoch"):
+            self.train.set_epoch(epoch)
+        batches = global_batches(len(self.train), batch_size=self.batch_size, seed=epoch_seed(self.seed, epoch))
+        sampler = ShardSampler(shard_batches(batches, rank=self.dist.rank, world_size=self.dist.world_size))
+        return DataLoader(self.train, batch_sampler=sampler, num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch) + self.dist.rank),
+                          collate_fn=getattr(self.train, "collate_fn", None))
 
     def test_batches(self) -> DataLoader:
-        return test_loader(self.test, batch_size=self.batch_size, num_workers=self.num_workers,
+        test = self.test
+        if self.dist.enabled:
+            test = Subset(test, range(self.dist.rank, len(test), self.dist.world_size))
+            test.collate_fn = getattr(self.test, "collate_fn", None)
+        return test_loader(test, batch_size=self.batch_size, num_workers=self.num_workers,
                            pin_memory=self.pin_memory)
 
 
@@ -91,12 +109,17 @@ def _bar(iterable: Iterable, *, enabled: bool, desc: str, total: int) -> Any:
 
 def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Optimizer, epoch: int, step: int,
                     device: torch.device | str = "cpu", progress: bool = False,
-                    guard: DivergenceGuard | None = None) -> tuple[dict[str, Any], int]:
+                    guard: DivergenceGuard | None = None, precision: Precision = FP32,
+                    dist: Distributed = SINGLE) -> tuple[dict[str, Any], int]:
     """One pass over ``loader``, one optimizer step per batch.
 
     Args:
         epoch: 1-based, for messages. step: optimizer steps taken before this epoch.
         guard: watches each step's loss (:class:`~ltsnn.engine.guard.DivergenceGuard`); None for no watch.
+        precision: autocast and loss scaling (:class:`~ltsnn.engine.precision.Precision`).
+        dist: the processes training together; ``loader`` then yields this rank's shards, each batch's loss
+            is weighted by the shard's share (its sampler's ``weights``), the checks see the global batch's
+            loss (so every rank stops together) and the metrics count every rank's samples.
     Returns:
         ``({"loss", ...}, step)``: the sample-weighted mean loss over the epoch with the task's training
         metrics (classification: ``acc``), and the step count after it.
@@ -108,33 +131,54 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
     task.model.train()
     total_loss, seen = 0.0, 0
     meter = task.meter(split="train")
+    weights = getattr(loader.batch_sampler, "weights", None) if dist.enabled else None
     bar = _bar(loader, enabled=progress, desc=f"epoch {epoch} train", total=len(loader))
     for i, (frames, target) in enumerate(bar):
         frames, target = frames.to(device), task.to_device(target, device)
-        out = task(frames, target)
+        with precision.autocast():
+            out = task(frames, target)
+        weight = 1.0 if weights is None else weights[i]
         loss = float(out["loss"].detach())
+        if dist.enabled:                                        # the global batch's mean loss, on every rank
+            loss = sum(dist.all_gather(loss * weight)) / dist.world_size
         where = f"epoch {epoch}, step {step + 1} (batch {i + 1} of {len(loader)})"
         check_loss_finite(loss, where=where)
         if guard is not None:
             guard.check_loss(loss, where=where)
         optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        optimizer.step()
+        precision.backward_and_step(out["loss"] * weight if weight != 1.0 else out["loss"], optimizer)
         reset_states(task.model)                                # the next batch starts from rest
         step += 1
         task.after_step()
-        n = meter.update(out, target)
-        total_loss += loss * n
-        seen += n
+        if weight > 0:                                          # weight 0: a stand-in sample, not counted
+            n = meter.update(out, target)
+            total_loss += float(out["loss"].detach()) * n
+            seen += n
         if progress:
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+    total_loss, seen = _combine(dist, meter, total_loss, seen)
     return {"loss": total_loss / max(seen, 1), **meter.result()}, step
 
 
+def _combine(dist: Distributed, meter: Any, total_loss: float, seen: int, monitor: Any = None) -> tuple[float, int]:
+    """Add every other rank's counts to this rank's meter (and monitor); returns the global loss sum and count."""
+    if not dist.enabled:
+        return total_loss, seen
+    mine = (meter.partial(), None if monitor is None else monitor.partial(), total_loss, seen)
+    parts = dist.all_gather(mine)
+    for r, (partial, rates, _, _) in enumerate(parts):
+        if r != dist.rank:
+            meter.add_partial(partial)
+            if monitor is not None:
+                monitor.add_partial(rates)
+    return sum(p[2] for p in parts), sum(p[3] for p in parts)
+
+
 @torch.no_grad()
-def evaluate(task: Task, loader: DataLoader, *, device: torch.device | str = "cpu",
-             progress: bool = False) -> dict[str, Any]:
-    """Loss, the task's test metrics and per-layer firing rates over ``loader``.
+def evaluate(task: Task, loader: DataLoader, *, device: torch.device | str = "cpu", progress: bool = False,
+             precision: Precision = FP32, dist: Distributed = SINGLE) -> dict[str, Any]:
+    """Loss, the task's test metrics and per-layer firing rates over ``loader`` (with ``dist``: over every
+    rank's shard of the test set, each sample counted once, the same result on every rank).
 
     Returns:
         ``{"loss": float, **metrics, "firing_rates": {layer: rate}, "n": samples}``; classification's metric
@@ -146,18 +190,21 @@ def evaluate(task: Task, loader: DataLoader, *, device: torch.device | str = "cp
     with FiringRateMonitor(task.model) as monitor:
         for frames, target in _bar(loader, enabled=progress, desc="test", total=len(loader)):
             frames, target = frames.to(device), task.to_device(target, device)
-            out = task(frames, target)
+            with precision.autocast():
+                out = task(frames, target)
             reset_states(task.model)
             n = meter.update(out, target)
             total_loss += float(out["loss"]) * n
             seen += n
+    total_loss, seen = _combine(dist, meter, total_loss, seen, monitor)
     return {"loss": total_loss / max(seen, 1), **meter.result(), "firing_rates": monitor.rates(), "n": seen}
 
 
 def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
         *, epochs: int, run_dir: str | Path, checkpoint_every: int = 1, device: str = "cpu", progress: bool = False,
         resume: Mapping[str, Any] | None = None, model_args: Mapping[str, Any] = {}, config: Mapping[str, Any] = {},
-        guard: DivergenceGuard | None = None, log: Callable[[str], None] = print) -> list[Record]:
+        guard: DivergenceGuard | None = None, precision: Precision = FP32,
+        log: Callable[[str], None] = print) -> list[Record]:
     """Train ``task.model`` for ``epochs`` epochs, testing after each, and keep the run folder up to date.
 
     Every epoch appends a record (:func:`ltsnn.engine.metrics.epoch_record`) to ``metrics.jsonl`` and
@@ -175,6 +222,9 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
         guard: watches the step losses and, after each epoch, the learned thresholds; None for no watch.
             Whatever the guard, the parameters and buffers are checked for NaN/inf after every epoch,
             before anything is evaluated or saved.
+        precision: autocast and loss scaling of the forward and backward passes.
+    With ``data.dist`` of several processes, the model trains wrapped in ``DistributedDataParallel``, every
+    rank takes the same decisions from the global metrics, and only rank 0 writes the run folder and logs.
     Returns:
         The records of all epochs, the resumed ones included.
     Raises:
@@ -183,26 +233,46 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
             as they were and the last good one is named in the message.
     """
     task.model.to(device)
+    dist = data.dist
     saver = Checkpointer(RunFolder(run_dir), task, optimizer, scheduler, epochs=epochs, every=checkpoint_every,
-                         model_args=model_args, config=config)
+                         model_args=model_args, config=config, dist=dist, extra=precision)
     start, step = saver.resume(resume) if resume is not None else (0, 0)
     test_batches = data.test_batches()
-    for epoch in range(start, epochs):
-        t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
-        task.start_epoch()
-        try:
-            train, step = _train_checked(task, data.train_batches(epoch), optimizer=optimizer, epoch=epoch + 1,
-                                         step=step, device=device, progress=progress, guard=guard)
-            scheduler.step()
-            test = evaluate(task, test_batches, device=device, progress=progress)
-            check_loss_finite(test["loss"], where=f"the test after epoch {epoch + 1}, step {step}")
-        except TrainingStopped as e:
-            raise type(e)(f"{e}; stopped, {saver.last_good()}") from None
-        record = epoch_record(task, epoch=epoch + 1, step=step, lr=lr, train=train, test=test,
-                              seconds=time.perf_counter() - t0)
-        log(task.format_epoch(record, epochs=epochs))
-        saver.end_epoch(record, step=step)
+    passes = {"device": device, "progress": progress and dist.is_main, "precision": precision, "dist": dist}
+    with _wrapped(task, dist, device):
+        for epoch in range(start, epochs):
+            t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
+            task.start_epoch()
+            try:
+                train, step = _train_checked(task, data.train_batches(epoch), optimizer=optimizer, epoch=epoch + 1,
+                                             step=step, guard=guard, **passes)
+                scheduler.step()
+                test = evaluate(task, test_batches, **passes)
+                check_loss_finite(test["loss"], where=f"the test after epoch {epoch + 1}, step {step}")
+            except TrainingStopped as e:
+                raise type(e)(f"{e}; stopped, {saver.last_good()}") from None
+            record = epoch_record(task, epoch=epoch + 1, step=step, lr=lr, train=train, test=test,
+                                  seconds=time.perf_counter() - t0)
+            if dist.is_main:
+                log(task.format_epoch(record, epochs=epochs))
+            saver.end_epoch(record, step=step)
     return saver.history
+
+
+@contextlib.contextmanager
+def _wrapped(task: Task, dist: Distributed, device: str) -> Iterator[None]:
+    """Batches run through ``DistributedDataParallel(task.model)`` while several processes train; the plain
+    model again afterwards (reports and evaluation on one rank must not wait for the others)."""
+    if not dist.enabled:
+        yield
+        return
+    from torch.nn.parallel import DistributedDataParallel
+    index = torch.device(device).index if torch.device(device).type == "cuda" else None
+    task.network = DistributedDataParallel(task.model, device_ids=None if index is None else [index])
+    try:
+        yield
+    finally:
+        task.network = task.model
 
 
 def _train_checked(task: Task, loader: DataLoader, *, epoch: int, guard: DivergenceGuard | None,

@@ -77,6 +77,16 @@ class FiringRateMonitor(HookMonitor):
         """Layer name -> mean output; layers that never ran are left out."""
         return {name: float(self.sums[name]) / self.counts[name] for name, _ in self.layers if name in self.sums}
 
+    def partial(self) -> dict[str, tuple[float, int]]:
+        """Layer name -> (output sum, outputs counted): to combine the shards of a distributed pass."""
+        return {name: (float(self.sums[name]), self.counts[name]) for name in self.sums}
+
+    def add_partial(self, partial: dict[str, tuple[float, int]]) -> None:
+        """Count another rank's :meth:`partial` too."""
+        for name, (total, count) in partial.items():
+            self.sums[name] = self.sums.get(name, 0.0) + total
+            self.counts[name] = self.counts.get(name, 0) + count
+
 
 class MembraneMonitor(HookMonitor):
     """Mean and standard deviation of every spiking layer's membrane potential ``v`` after each forward.

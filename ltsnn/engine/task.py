@@ -27,16 +27,25 @@ class Meter(Protocol):
     def result(self) -> dict[str, Any]:
         """The pass's metrics, e.g. ``{"acc": 0.97}``; the loop records them as ``train_<k>`` / ``test_<k>``."""
 
+    def partial(self) -> Any:
+        """What was counted so far, as picklable plain values: a distributed pass gathers every rank's."""
+
+    def add_partial(self, partial: Any) -> None:
+        """Count another rank's :meth:`partial` too, so that :meth:`result` covers every shard once."""
+
 
 class Task(Protocol):
     """What the loop trains and tests.
 
     Attributes:
         model: the plain model (not wrapped or compiled); its state dict is what checkpoints hold.
+        network: the module a batch runs through: ``model`` itself, unless the engine wraps it (in
+            ``DistributedDataParallel`` when several processes train the run).
         metric: the test metric (higher is better) that picks ``checkpoints/best.pt``, e.g. ``"acc"``.
     """
 
     model: nn.Module
+    network: nn.Module
     metric: str
 
     def __call__(self, frames: torch.Tensor, target: Any) -> dict[str, Any]:

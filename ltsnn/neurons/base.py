@@ -15,6 +15,9 @@ import torch
 from torch import nn
 
 
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
 class SpikingNeuron(nn.Module):
     """Base of the spiking neuron modules: input and output ``[T, B, ...]``.
 
@@ -111,6 +114,11 @@ class SpikingNeuron(nn.Module):
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         v_init = self.v if self.stream and self.v is not None else self.resting_state()
+        if x_seq.dtype in LOW_PRECISION:
+            # Mixed precision: the membrane, threshold and surrogate stay in float32 (a float16 membrane
+            # loses small charges, exp() in the sigmoid surrogate overflows); spikes are exact in any dtype.
+            y_seq, self.v = self.multistep(x_seq.float(), v_init)
+            return y_seq.to(x_seq.dtype)
         y_seq, self.v = self.multistep(x_seq, v_init)
         return y_seq
 

@@ -346,6 +346,18 @@ def test_parallel_build_equals_serial(files, tmp_path):
     np.testing.assert_array_equal(parallel.frames, serial)
 
 
+def _killed_worker(*args):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_worker_is_a_one_line_error_and_caches_nothing(files, tmp_path, monkeypatch):
+    root, paths = files
+    monkeypatch.setattr(cache_module, "_task_frames", _killed_worker)      # forked workers inherit the patch
+    with pytest.raises(ChildProcessError, match="a worker died while reading .* nothing was cached"):
+        build(job_of(paths), root, tmp_path / "cache", num_workers=2)
+    assert not list((tmp_path / "cache").rglob("*.npy"))
+
+
 def test_windows_make_samples(files):
     _, paths = files
     events = np.load(paths[0])
@@ -354,6 +366,13 @@ def test_windows_make_samples(files):
     frames = compute_frames(job)
     assert frames.shape[0] == 2 and frames.sum() == len(events)
     np.testing.assert_array_equal(frames[1], to_frames(events[events["t"] >= 5_000], sensor_size=SENSOR, **OPTIONS))
+
+
+def test_an_empty_window_is_an_error_naming_the_file_and_window(files):
+    _, paths = files
+    job = job_of(paths[:1])._replace(windows=(((0, 5_000), (10**9, 10**9 + 1)),))
+    with pytest.raises(ValueError, match=r"window 1 \[1000000000, 1000000001\) µs: no events"):
+        compute_frames(job)
 
 
 def test_counts_that_do_not_fit_raise():

@@ -29,6 +29,15 @@ class AccuracyMeter:
     def result(self) -> dict[str, float]:
         return {"acc": self.correct / max(self.seen, 1)}
 
+    def partial(self) -> dict[str, int]:
+        """What was counted, as plain values (to combine the shards of a distributed pass)."""
+        return {"correct": self.correct, "seen": self.seen}
+
+    def add_partial(self, partial: dict[str, int]) -> None:
+        """Count another shard's :meth:`partial` too."""
+        self.correct += partial["correct"]
+        self.seen += partial["seen"]
+
 
 class ClassificationTask:
     """Runs ``model`` on a batch of event frames and scores it with ``loss``.
@@ -55,6 +64,7 @@ class ClassificationTask:
     def __init__(self, model: nn.Module, loss: ClassificationLoss = ClassificationLoss(), *,
                  mean_threshold: str = "official"):
         self.model = model
+        self.network: nn.Module = model          # what a batch runs through (the engine may wrap the model)
         self.loss = loss
         self.omega = MeanThresholdTracker(mean_threshold)
 
@@ -70,7 +80,7 @@ class ClassificationTask:
         if frames.dim() != 5:
             raise ValueError(f"expected a batch of frames [B, T, C, H, W], got shape {tuple(frames.shape)}")
         x_seq = frames.transpose(0, 1)                              # [B, T, C, H, W] -> [T, B, C, H, W]
-        logits_seq = self.model(x_seq)                              # [T, B, K]
+        logits_seq = self.network(x_seq)                            # [T, B, K]
         return {"loss": self.loss(logits_seq, target, omega=self.omega.value), "outputs": logits_seq}
 
     def to_device(self, target: Tensor, device: torch.device | str) -> Tensor:

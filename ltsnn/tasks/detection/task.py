@@ -36,6 +36,16 @@ class LossTermsMeter:
     def result(self) -> dict[str, float]:
         return {f"loss_{name}": s / max(self.seen, 1) for name, s in self.sums.items()}
 
+    def partial(self) -> dict[str, Any]:
+        """What was counted, as plain values (to combine the shards of a distributed pass)."""
+        return {"sums": dict(self.sums), "seen": self.seen}
+
+    def add_partial(self, partial: Mapping[str, Any]) -> None:
+        """Count another shard's :meth:`partial` too."""
+        for name, value in partial["sums"].items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.seen += partial["seen"]
+
 
 class DetectionMeter(LossTermsMeter):
     """Loss terms plus COCO mAP@[.5:.95], AP50, per-class AP and VOC AP50 of the decoded detections.
@@ -61,6 +71,15 @@ class DetectionMeter(LossTermsMeter):
             self.dt.setdefault(rec, []).append(box_array(t_us, dt_boxes, det["labels"].cpu().numpy(),
                                                          det["scores"].detach().cpu().double().numpy()))
         return super().update(out, targets)
+
+    def partial(self) -> dict[str, Any]:
+        return {**super().partial(), "gt": self.gt, "dt": self.dt}
+
+    def add_partial(self, partial: Mapping[str, Any]) -> None:
+        super().add_partial(partial)
+        for mine, theirs in ((self.gt, partial["gt"]), (self.dt, partial["dt"])):
+            for rec, boxes in theirs.items():                  # a recording's instants may be on several ranks
+                mine.setdefault(rec, []).extend(boxes)
 
     def result(self) -> dict[str, Any]:
         recordings = sorted(self.gt)
@@ -102,6 +121,7 @@ class DetectionTask:
         if readout not in READOUTS:
             raise ValueError(f"unknown readout {readout!r}; expected one of {list(READOUTS)}")
         self.model, self.loss, self.readout = model, loss, readout
+        self.network: nn.Module = model          # what a batch runs through (the engine may wrap the model)
         self.decode_options = dict(decode_options)
         self.class_names = tuple(class_names)
         self.box_filter = box_filter
@@ -120,7 +140,7 @@ class DetectionTask:
         if frames.dim() != 5:
             raise ValueError(f"expected a batch of frames [B, T, C, H, W], got shape {tuple(frames.shape)}")
         x_seq = frames.transpose(0, 1)                              # [B, T, C, H, W] -> [T, B, C, H, W]
-        pred_seq = self.model(x_seq)                                # [T, B, K]
+        pred_seq = self.network(x_seq)                              # [T, B, K]
         if self.readout == "mean":
             terms = self.loss(pred_seq.mean(0), targets)
         else:
