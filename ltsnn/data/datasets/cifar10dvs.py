@@ -29,7 +29,7 @@ from ltsnn.data.datasets.frames import FrameDataset, file_dataset
 from ltsnn.data.datasets.layout import files_in, note_count, require_root
 from ltsnn.data.datasets.registry import register_dataset
 from ltsnn.data.datasets.split import ordered_split, torch_random_split
-from ltsnn.data.io import read_cifar10dvs
+from ltsnn.data.io import read_cifar10dvs_sample
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SENSOR_SIZE = (128, 128)
@@ -79,6 +79,6 @@ def cifar10dvs(*, split: str, root: str | os.PathLike | None, n_time_bins: int, 
         train, test = torch_random_split(len(files), train_fraction=TRAIN_FRACTION, seed=LTSNN_SEED)
     index = train if split == "train" else test
     return file_dataset(dataset="cifar10dvs", split=split, root=folder, paths=[files[i] for i in index],
-                        labels=labels[index], classes=CLASSES, sensor_size=SENSOR_SIZE, read=read_cifar10dvs,
+                        labels=labels[index], classes=CLASSES, sensor_size=SENSOR_SIZE, read=read_cifar10dvs_sample,
                         n_time_bins=n_time_bins, bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir,
                         num_workers=num_workers, progress=progress)

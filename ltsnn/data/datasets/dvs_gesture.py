@@ -22,7 +22,7 @@ import numpy as np
 from ltsnn.data.datasets.frames import FrameDataset, file_dataset
 from ltsnn.data.datasets.layout import note_count, require_dir, require_file, require_root
 from ltsnn.data.datasets.registry import register_dataset
-from ltsnn.data.io import read_aedat
+from ltsnn.data.io import read_aedat_sample
 
 CLASSES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise",
            "right_arm_counter_clockwise", "left_arm_clockwise", "left_arm_counter_clockwise", "arm_roll",
@@ -42,6 +42,9 @@ def read_trials(path: Path) -> list[str]:
             raise ValueError(f"dvs_gesture: {path} entry {number} is {name!r}; expected a file name <name>.aedat")
     if not names:
         raise ValueError(f"dvs_gesture: {path} lists no recordings; {LAYOUT}")
+    if len(set(names)) != len(names):              # a repeated name would be the same samples twice
+        duplicate = next(name for number, name in enumerate(names) if name in names[:number])
+        raise ValueError(f"dvs_gesture: {path} lists {duplicate!r} more than once; expected each recording once")
     return names
 
 
@@ -87,6 +90,6 @@ def dvs_gesture(*, split: str, root: str | os.PathLike | None, n_time_bins: int,
     labels = np.concatenate(labels)
     note_count("dvs_gesture", split, len(labels), DISTRIBUTED[split])
     return file_dataset(dataset="dvs_gesture", split=split, root=folder, paths=paths, windows=windows, labels=labels,
-                        classes=CLASSES, sensor_size=SENSOR_SIZE, read=read_aedat, n_time_bins=n_time_bins,
+                        classes=CLASSES, sensor_size=SENSOR_SIZE, read=read_aedat_sample, n_time_bins=n_time_bins,
                         bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir, num_workers=num_workers,
                         progress=progress)

@@ -203,7 +203,11 @@ class Gen1Detection(Dataset):
         r, ts, _, _ = self.samples[index]
         dat = self._files.get(r)
         if dat is None:
-            dat = self._files[r] = DatFile(self.recordings[r])
+            dat = DatFile(self.recordings[r])
+            if not len(dat):              # an empty window is a quiet scene; an empty recording is a broken file
+                raise ValueError(f"gen1: {self.recordings[r]}: no events (an empty or header-only file); expected "
+                                 "a recording with events")
+            self._files[r] = dat
         if self.window == "time":
             return dat.time_window(ts - self.window_us, ts)
         start = ltsnn_official_start(dat.t, ts)

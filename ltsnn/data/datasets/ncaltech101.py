@@ -30,7 +30,7 @@ from ltsnn.data.datasets.frames import FrameDataset, file_dataset
 from ltsnn.data.datasets.layout import class_files, require_dir, require_root
 from ltsnn.data.datasets.registry import register_dataset
 from ltsnn.data.datasets.split import stratified_split, torch_random_split
-from ltsnn.data.io import read_atis_bin
+from ltsnn.data.io import read_atis_sample
 
 BACKGROUND = "BACKGROUND_Google"
 # The folders of Caltech101.zip, sorted by code point.
@@ -72,6 +72,6 @@ def ncaltech101(*, split: str, root: str | os.PathLike | None, n_time_bins: int,
         train, test = torch_random_split(len(files), train_fraction=1 - TEST_FRACTION, seed=LTSNN_SEED)
     index = train if split == "train" else test
     return file_dataset(dataset="ncaltech101", split=split, root=folder, paths=[files[i] for i in index],
-                        labels=labels[index], classes=classes, sensor_size=SENSOR_SIZE, read=read_atis_bin,
+                        labels=labels[index], classes=classes, sensor_size=SENSOR_SIZE, read=read_atis_sample,
                         n_time_bins=n_time_bins, bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir,
                         num_workers=num_workers, progress=progress)

@@ -19,7 +19,7 @@ import numpy as np
 from ltsnn.data.datasets.frames import FrameDataset, file_dataset
 from ltsnn.data.datasets.layout import class_files, note_count, require_root
 from ltsnn.data.datasets.registry import register_dataset
-from ltsnn.data.io import read_dat
+from ltsnn.data.io import read_dat_sample
 
 CLASSES = ("background", "cars")
 SENSOR_SIZE = (120, 100)
@@ -38,6 +38,6 @@ def ncars(*, split: str, root: str | os.PathLike | None, n_time_bins: int, bin_b
     files, labels = class_files("ncars", folder / SPLIT_FOLDERS[split], CLASSES, "_td.dat", LAYOUT)
     note_count("ncars", split, len(files), DISTRIBUTED[split])
     return file_dataset(dataset="ncars", split=split, root=folder, paths=files, labels=np.array(labels),
-                        classes=CLASSES, sensor_size=SENSOR_SIZE, read=read_dat, n_time_bins=n_time_bins,
+                        classes=CLASSES, sensor_size=SENSOR_SIZE, read=read_dat_sample, n_time_bins=n_time_bins,
                         bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir, num_workers=num_workers,
                         progress=progress)

@@ -18,7 +18,7 @@ import numpy as np
 from ltsnn.data.datasets.frames import FrameDataset, file_dataset
 from ltsnn.data.datasets.layout import class_files, note_count, require_root
 from ltsnn.data.datasets.registry import register_dataset
-from ltsnn.data.io import NMNIST_SENSOR_SIZE, read_atis_bin
+from ltsnn.data.io import NMNIST_SENSOR_SIZE, read_atis_sample
 
 CLASSES = tuple(str(d) for d in range(10))
 SPLIT_FOLDERS = {"train": "Train", "test": "Test"}
@@ -36,6 +36,6 @@ def nmnist(*, split: str, root: str | os.PathLike | None, n_time_bins: int, bin_
     files, labels = class_files("nmnist", folder / SPLIT_FOLDERS[split], CLASSES, ".bin", LAYOUT)
     note_count("nmnist", split, len(files), DISTRIBUTED[split])
     return file_dataset(dataset="nmnist", split=split, root=folder, paths=files, labels=np.array(labels),
-                        classes=CLASSES, sensor_size=NMNIST_SENSOR_SIZE, read=read_atis_bin,
+                        classes=CLASSES, sensor_size=NMNIST_SENSOR_SIZE, read=read_atis_sample,
                         n_time_bins=n_time_bins, bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir,
                         num_workers=num_workers, progress=progress)

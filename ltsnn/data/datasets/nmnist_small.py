@@ -20,7 +20,7 @@ from ltsnn.data.datasets.frames import FrameDataset, file_dataset
 from ltsnn.data.datasets.layout import require_file, require_root
 from ltsnn.data.datasets.registry import register_dataset
 from ltsnn.data.datasets.split import stratified_split
-from ltsnn.data.io import NMNIST_SENSOR_SIZE, read_atis_bin
+from ltsnn.data.io import NMNIST_SENSOR_SIZE, read_atis_sample
 
 TEST_FRACTION = 0.2
 CLASSES = tuple(str(d) for d in range(10))
@@ -40,6 +40,10 @@ def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
         classes.append(int(fields[1]))
     if not ids:
         raise ValueError(f"{path}: no samples listed; {_LAYOUT}")
+    if len(set(ids)) != len(ids):                 # a repeated id would be the same recording twice
+        seen: set[int] = set()
+        duplicate = next(i for i in ids if i in seen or seen.add(i))
+        raise ValueError(f"{path}: id {duplicate} is listed more than once; expected each recording once")
     bad = [c for c in classes if not 0 <= c < len(CLASSES)]
     if bad:
         raise ValueError(f"{path}: class {bad[0]} is outside 0..{len(CLASSES) - 1}")
@@ -61,6 +65,6 @@ def nmnist_small(*, split: str, root: str | os.PathLike | None, n_time_bins: int
         raise FileNotFoundError(f"nmnist_small: {len(missing)} file(s) listed in train1K.txt are missing, "
                                 f"first {missing[0]}; {_LAYOUT}")
     return file_dataset(dataset="nmnist_small", split=split, root=folder, paths=files, labels=labels[index],
-                        classes=CLASSES, sensor_size=NMNIST_SENSOR_SIZE, read=read_atis_bin,
+                        classes=CLASSES, sensor_size=NMNIST_SENSOR_SIZE, read=read_atis_sample,
                         n_time_bins=n_time_bins, bin_by=bin_by, frame_options=frame_options, cache_dir=cache_dir,
                         num_workers=num_workers, progress=progress)

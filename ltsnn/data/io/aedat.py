@@ -15,8 +15,13 @@ named by the ``# AEChip: <java class>`` line (no line: the DVS128, jAER's defaul
   bottom, so ``x = W - 1 - bits``, ``y = H - 1 - bits``.
 
 The chip gives the sensor size (128x128, 240x180, 346x260). Timestamps are read as unsigned 32-bit
-and unwrapped (a fall of more than 2^31 µs is a counter wrap and adds 2^32 µs); any smaller fall is
-a non-monotonic error.
+and unwrapped: a fall of more than 2^31 µs is a counter wrap, adding 2^32 µs to every later event,
+only when the records around it confirm it (the up to 4 before within 2^28 µs of 2^32, it and the next
+1-4 below 2^28 µs); otherwise it is an error naming the record's byte offset and both values, as
+one corrupted timestamp would else shift every later event by 71.6 minutes. Any smaller fall is a
+non-monotonic error. A compiled loop decodes the records when numba is available, else numpy, with
+identical events and errors (:mod:`ltsnn.data.io.jit`); of several problems in one step of
+records, the first in file order is reported.
 
 **AEDAT 3.1** (cAER / DV): ``#`` header lines from ``#!AER-DAT3.1`` to ``#!END-HEADER``, then
 packets: a 28-byte little-endian header (int16 eventType, int16 eventSource, int32 eventSize,
@@ -44,15 +49,25 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ltsnn.data.events import EVENT_DTYPE
+from ltsnn.data.io.jit import compiled
 from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, checked, concatenate,
-                                     empty_events, file_error, fixed_records, open_binary, read_prefix,
-                                     read_text_header)
+                                     check_step, empty_events, file_error, fixed_records, open_binary,
+                                     read_prefix, read_text_header)
 
 _RECORD_2 = np.dtype([("address", ">u4"), ("t", ">u4")])
 _PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
                            ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
 _POLARITY_EVENT = np.dtype([("data", "<u4"), ("t", "<i4")])
 _POLARITY_TYPE = 1
+# A fall of the 32-bit µs counter is a wrap only when the _WRAP_CONTEXT records before it lie within
+# _WRAP_WINDOW_US of 2^32 and it and up to _WRAP_CONTEXT records after it (at least one) lie below
+# _WRAP_WINDOW_US: one corrupted timestamp cannot satisfy both sides, so it is an error instead of a
+# 71.6-minute shift of every later event. 2^28 µs (4.5 min) is far more than the gap between
+# consecutive events of any DVS recording.
+_WRAP_WINDOW_US = 1 << 28
+_WRAP_CONTEXT = 4
+_DVS128, _CIFAR10DVS, _DAVIS = 0, 1, 2           # AEDAT 2.0 address layouts (see the module doc)
 _CAMERA_SIZES = (("dvs128", (128, 128)), ("tmpdiff128", (128, 128)), ("davis240", (240, 180)),
                  ("davis346", (346, 260)))
 
@@ -62,55 +77,167 @@ def _camera_size(name: str) -> tuple[int, int] | None:
     return next((size for key, size in _CAMERA_SIZES if key in lowered), None)
 
 
-def _unwrap_u32(t: np.ndarray, carried: list[int]) -> np.ndarray:
-    """Unsigned 32-bit timestamps -> int64, adding 2^32 after every fall of more than 2^31.
+def _is_wrap(t: np.ndarray, i: int) -> bool:
+    """Whether the fall of the 32-bit timestamp counter ``t`` (all records) at record ``i`` is a wrap:
+    the records before it near the top of the range, it and the ones after near zero."""
+    before = t[max(0, i - _WRAP_CONTEXT):i].astype(np.int64)
+    after = t[i:i + 1 + _WRAP_CONTEXT].astype(np.int64)
+    near_top = bool((before >= (1 << 32) - _WRAP_WINDOW_US).all())
+    return len(after) >= 2 and near_top and bool((after < _WRAP_WINDOW_US).all())
 
-    ``carried`` is [last raw value or -1, wraps so far], updated in place across steps.
+
+def _unwrap_u32(t: np.ndarray, start: int, stop: int, carried: list[int]) -> tuple[np.ndarray, tuple | None]:
+    """Timestamps of records ``start`` .. ``stop`` - 1 as int64, adding 2^32 after every counter wrap.
+
+    ``t`` is the whole file's uint32 timestamps (so that a wrap near a step boundary sees its
+    context); ``carried`` is [wraps before ``start``], updated in place. Smaller falls than 2^31
+    µs are left to the monotonic check.
+
+    Returns:
+        (the times, the first fall of more than 2^31 µs that :func:`_is_wrap` does not confirm as
+        (record, code 0, value before, value after), or None).
     """
-    raw = t.astype(np.int64)
+    raw = t[start:stop].astype(np.int64)
     if not raw.size:
-        return raw
-    previous = np.concatenate([[carried[0] if carried[0] >= 0 else raw[0]], raw[:-1]])
-    wraps = carried[1] + np.cumsum(previous - raw > (1 << 31))
-    carried[0], carried[1] = int(raw[-1]), int(wraps[-1])
-    return raw + (wraps << 32)
+        return raw, None
+    previous = np.concatenate([t[start - 1:start].astype(np.int64) if start else raw[:1], raw[:-1]])
+    falls = previous - raw > (1 << 31)
+    problem = next(((start + int(j), 0, int(previous[j]), int(raw[j])) for j in np.flatnonzero(falls)
+                    if not _is_wrap(t, start + int(j))), None)
+    wraps = carried[0] + np.cumsum(falls)
+    carried[0] = int(wraps[-1])
+    return raw + (wraps << 32), problem
 
 
-def _aedat2_steps(path, reader: str, data_start: int, step: int, decode_address) -> Iterator[np.ndarray]:
-    _, steps = fixed_records(path, reader=reader, data_start=data_start, record=_RECORD_2, step=step)
-    carried = [-1, 0]
-    start = 0
-    for records in steps:
-        t = _unwrap_u32(records["t"], carried)
-        keep, x, y, p = decode_address(records["address"], start)
-        start += len(records)
-        yield assemble(t[keep], x, y, p)
-
-
-def _dvs128_address(address: np.ndarray, *, transposed: bool):
-    keep = address < 0x8000                         # bits 15-31: jAER special (sync / external) events
-    a = address[keep]
-    col, row = (a >> 1) & 0x7F, (a >> 8) & 0x7F
-    x, y = (127 - row, 127 - col) if transposed else (127 - col, 127 - row)
-    return keep, x, y, 1 - (a & 1)
-
-
-def _davis_address(size: tuple[int, int], path, reader: str, data_start: int):
-    width, height = size
-
-    def decode(address: np.ndarray, start: int):
-        keep = (address >> 31 == 0) & ((address >> 10) & 1 == 0)
+def _decode_addresses(address: np.ndarray, start: int, layout: int, size: tuple[int, int]):
+    """(kept records [n] bool, x, y, p of the kept ones, first (record, code, value, 0) with an address
+    outside the DAVIS sensor or None)."""
+    if layout != _DAVIS:
+        keep = address < 0x8000                         # bits 15-31: jAER special (sync / external) events
         a = address[keep]
-        col, row = (a >> 12) & 0x3FF, (a >> 22) & 0x1FF
-        for field, raw, bound in (("x", col, width), ("y", row, height)):
-            bad = np.flatnonzero(raw >= bound)
-            if bad.size:
-                i = start + int(np.flatnonzero(keep)[bad[0]])
-                raise file_error(reader, path, f"record {i} (byte offset {data_start + 8 * i})",
-                                 f"{field} address {raw[bad[0]]} is outside the {width}x{height} sensor")
-        return keep, width - 1 - col, height - 1 - row, (a >> 11) & 1
+        col, row = (a >> 1) & 0x7F, (a >> 8) & 0x7F
+        x, y = (127 - row, 127 - col) if layout == _CIFAR10DVS else (127 - col, 127 - row)
+        return keep, x, y, 1 - (a & 1), None
+    width, height = size
+    keep = (address >> 31 == 0) & ((address >> 10) & 1 == 0)
+    a = address[keep]
+    col, row = (a >> 12) & 0x3FF, (a >> 22) & 0x1FF
+    problems = []
+    for code, raw, bound in ((1, col, width), (2, row, height)):
+        bad = np.flatnonzero(raw >= bound)
+        if bad.size:
+            problems.append((start + int(np.flatnonzero(keep)[bad[0]]), code, int(raw[bad[0]]), 0))
+    return keep, width - 1 - col, height - 1 - row, (a >> 11) & 1, min(problems, default=None)
 
-    return decode
+
+def _decode_kernel(words, start, stop, layout, width, height, state, events, out):
+    """Decode records ``start`` .. ``stop`` - 1 of ``words`` (the file's big-endian records read as native
+    uint32 [2N]: address, timestamp) sequentially into ``events`` (see :mod:`ltsnn.data.io.jit`).
+
+    ``state`` = [wraps so far, last event's t or -1], updated in place; out = [events written,
+    problem (0 none, 1 unconfirmed wrap, 2 x address, 3 y address outside the DAVIS sensor),
+    its record, a, b, 1 if some event has x >= width, y >= height or goes back in time else 0 (no
+    branch per event; the caller then finds it)].
+    """
+    records = len(words) // 2
+    wraps, last_t = state[0], state[1]
+    n = 0
+    code, where, a, b, suspect = 0, -1, 0, 0, False
+    for i in range(start, stop):
+        v = np.int64(words[2 * i + 1])
+        raw = ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)
+        if i > 0:
+            v = np.int64(words[2 * i - 1])
+            previous = ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)
+            if previous - raw > (1 << 31):
+                # A wrap only when the records around it confirm it (as _is_wrap).
+                confirmed = min(records, i + 1 + _WRAP_CONTEXT) - i >= 2
+                for k in range(max(0, i - _WRAP_CONTEXT), min(records, i + 1 + _WRAP_CONTEXT)):
+                    v = np.int64(words[2 * k + 1])
+                    value = ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)
+                    if (k < i and value < (1 << 32) - _WRAP_WINDOW_US) or (k >= i and value >= _WRAP_WINDOW_US):
+                        confirmed = False
+                if not confirmed:
+                    code, where, a, b = 1, i, previous, raw
+                    break
+                wraps += 1
+        v = np.int64(words[2 * i])
+        address = ((v & 0xFF) << 24) | ((v & 0xFF00) << 8) | ((v >> 8) & 0xFF00) | (v >> 24)
+        if layout != _DAVIS:
+            if address >= 0x8000:
+                continue
+            col, row = (address >> 1) & 0x7F, (address >> 8) & 0x7F
+            column, line = (127 - row, 127 - col) if layout == _CIFAR10DVS else (127 - col, 127 - row)
+            polarity = 1 - (address & 1)
+        else:
+            if address >> 31 != 0 or (address >> 10) & 1 != 0:
+                continue
+            col, row = (address >> 12) & 0x3FF, (address >> 22) & 0x1FF
+            if col >= width:
+                code, where, a = 2, i, col
+                break
+            if row >= height:
+                code, where, a = 3, i, row
+                break
+            column, line, polarity = width - 1 - col, height - 1 - row, (address >> 11) & 1
+        time = raw + (wraps << 32)
+        event = events[n]           # a record: faster than four strided views
+        event.t, event.x, event.y, event.p = time, column, line, polarity
+        suspect |= (column >= width) | (line >= height) | (time < last_t)
+        last_t = time
+        n += 1
+    state[0], state[1] = wraps, last_t
+    out[0], out[1], out[2], out[3], out[4], out[5] = n, code, where, a, b, suspect
+
+
+def _aedat2_chunks(path, reader: str, data_start: int, step: int, layout: int, size: tuple[int, int]) -> Chunks:
+    """Decode AEDAT 2.0 records ``step`` at a time with the given address layout, checked."""
+    records, _ = fixed_records(path, reader=reader, data_start=data_start, record=_RECORD_2, step=step)
+
+    def fail(i: int, code: int, a: int, b: int) -> None:
+        if code == 0:
+            problem = (f"timestamp falls from {a} to {b} µs, which is not a 32-bit counter wrap: expected the (up "
+                       f"to) {_WRAP_CONTEXT} records before within {_WRAP_WINDOW_US} µs of 2^32 and this one and the "
+                       f"next (at least 1, up to {_WRAP_CONTEXT}) below {_WRAP_WINDOW_US} µs (corrupted timestamp?)")
+        else:
+            problem = f"{'xy'[code - 1]} address {a} is outside the {size[0]}x{size[1]} sensor"
+        raise file_error(reader, path, f"record {i} (byte offset {data_start + 8 * i})", problem)
+
+    def numpy_steps() -> Iterator[np.ndarray]:
+        carried = [0]
+        for start in range(0, len(records), step):
+            stop = min(start + step, len(records))
+            t, wrap_problem = _unwrap_u32(records["t"], start, stop, carried)
+            keep, x, y, p, address_problem = _decode_addresses(records["address"][start:stop], start, layout, size)
+            problems = [problem for problem in (wrap_problem, address_problem) if problem is not None]
+            if problems:
+                fail(*min(problems))
+            yield assemble(t[keep], x, y, p)
+
+    def compiled_steps(decode) -> Iterator[np.ndarray]:
+        words = records.view(np.uint32)
+        state = np.array([0, -1], dtype=np.int64)
+        out = np.empty(6, dtype=np.int64)
+        first_event = 0
+        for start in range(0, len(records), step):
+            stop = min(start + step, len(records))
+            last_t = int(state[1])
+            events = np.empty(stop - start, dtype=EVENT_DTYPE)
+            decode(words, start, stop, layout, size[0], size[1], state, events, out)
+            n, code, where, a, b, suspect = (int(v) for v in out)
+            if code:
+                fail(where, code - 1, a, b)
+            events = events[:n]
+            if suspect:
+                check_step(events, reader=reader, path=path, sensor_size=size, monotonic=True,
+                           last_t=last_t if last_t >= 0 else None, start=first_event, offset_of=None)
+            first_event += n
+            yield events
+
+    decode = compiled(_decode_kernel)
+    if decode is not None:
+        return Chunks(size, compiled_steps(decode))
+    return Chunks(size, checked(numpy_steps(), reader=reader, path=path, sensor_size=size, monotonic=True))
 
 
 def _aedat2_header(path, reader: str) -> tuple[list[str], int]:
@@ -130,13 +257,7 @@ def scan_aedat2(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
     if size is None:
         raise file_error(reader, path, "header line '# AEChip'",
                          f"chip {chip!r} has no known address layout; expected a DVS128, DAVIS240 or DAVIS346")
-    if size == (128, 128):
-        def decode(address, start):
-            return _dvs128_address(address, transposed=False)
-    else:
-        decode = _davis_address(size, path, reader, data_start)
-    steps = _aedat2_steps(path, reader, data_start, step, decode)
-    return Chunks(size, checked(steps, reader=reader, path=path, sensor_size=size, monotonic=True))
+    return _aedat2_chunks(path, reader, data_start, step, _DVS128 if size == (128, 128) else _DAVIS, size)
 
 
 def scan_aedat3(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
@@ -227,12 +348,7 @@ def scan_cifar10dvs(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks
     """Open a CIFAR10-DVS ``.aedat`` for decoding ``step`` records at a time (see :func:`read_cifar10dvs`)."""
     reader = "read_cifar10dvs"
     _, data_start = _aedat2_header(path, reader)
-
-    def decode(address, start):
-        return _dvs128_address(address, transposed=True)
-
-    steps = _aedat2_steps(path, reader, data_start, step, decode)
-    return Chunks((128, 128), checked(steps, reader=reader, path=path, sensor_size=(128, 128), monotonic=True))
+    return _aedat2_chunks(path, reader, data_start, step, _CIFAR10DVS, (128, 128))
 
 
 def read_cifar10dvs(path: str | os.PathLike) -> Recording:

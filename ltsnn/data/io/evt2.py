@@ -8,7 +8,9 @@ words whose top 4 bits give the type (Prophesee, "EVT 2.0 format")::
     0xA EXT_TRIGGER, 0xE OTHERS, 0xF CONTINUED: no pixel event (skipped)
 
 An event's time is ``(time_high << 6) | low``. Any other type is an error, as is a CD event
-before the first TIME_HIGH (its time would be unknown). The sensor size comes from ``% format``
+before the first TIME_HIGH (its time would be unknown); the first such word in file order is
+named. A compiled loop decodes when numba is available, else numpy, with identical results
+(:mod:`ltsnn.data.io.jit`). The sensor size comes from ``% format``
 or ``% geometry`` when present, else None. Timestamps must not decrease (a 34-bit counter wraps
 only after 4.8 h, beyond any recording this reads).
 """
@@ -20,14 +22,51 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ltsnn.data.events import EVENT_DTYPE
+from ltsnn.data.io.jit import compiled
 from ltsnn.data.io.prophesee import read_prophesee_header, stated_format, stated_sensor_size
-from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, checked, concatenate,
-                                     file_error, fixed_records)
+from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, check_step, checked,
+                                     concatenate, file_error, fixed_records)
 
 _READER = "read_evt2"
 _CD_OFF, _CD_ON, _TIME_HIGH = 0x0, 0x1, 0x8
 _KNOWN_TYPES = np.zeros(16, dtype=bool)
 _KNOWN_TYPES[[0x0, 0x1, 0x8, 0xA, 0xE, 0xF]] = True
+_NO_SIDE = 1 << 30             # sensor side when the header states none: no bound
+
+
+def _decode_kernel(words, start, stop, state, width, height, events, out):
+    """Decode words ``start`` .. ``stop`` - 1 sequentially into ``events`` (see :mod:`ltsnn.data.io.jit`).
+
+    ``state`` = [last TIME_HIGH payload, last event's t] (-1: none yet), updated in place; out =
+    [events written, problem (0 none, 1 unknown type, 2 CD before any TIME_HIGH), its word, the
+    type, 1 if some event has x >= width, y >= height or goes back in time, else 0]. That flag is
+    accumulated without a branch per event; the caller finds the first such event only when set.
+    """
+    time_high, last_t = state[0], state[1]
+    n = 0
+    code, where, kind, suspect = 0, -1, 0, False
+    for j in range(start, stop):
+        w = np.int64(words[j])
+        kind = w >> 28
+        if kind <= _CD_ON:
+            if time_high < 0:
+                code, where = 2, j
+                break
+            time = (time_high << 6) | ((w >> 22) & 0x3F)
+            column, row = (w >> 11) & 0x7FF, w & 0x7FF
+            event = events[n]           # a record: faster than four strided views
+            event.t, event.x, event.y, event.p = time, column, row, kind
+            suspect |= (column >= width) | (row >= height) | (time < last_t)
+            last_t = time
+            n += 1
+        elif kind == _TIME_HIGH:
+            time_high = w & 0x0FFFFFFF
+        elif not (kind == 0xA or kind == 0xE or kind == 0xF):
+            code, where = 1, j
+            break
+    state[0], state[1] = time_high, last_t
+    out[0], out[1], out[2], out[3], out[4] = n, code, where, kind, suspect
 
 
 def scan_evt2(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
@@ -37,18 +76,22 @@ def scan_evt2(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
     if named not in (None, "evt2"):
         raise file_error(_READER, path, "header", f"the header names format {named!r}; expected EVT 2.0")
     sensor_size = stated_sensor_size(header, _READER, path)
-    _, steps = fixed_records(path, reader=_READER, data_start=data_start, record=np.dtype("<u4"), step=step)
+    words, steps = fixed_records(path, reader=_READER, data_start=data_start, record=np.dtype("<u4"), step=step)
 
-    def decode() -> Iterator[np.ndarray]:
+    def fail(j: int, code: int, kind: int) -> None:
+        problem = (f"event type 0x{kind:X}; expected one of 0x0, 0x1, 0x8, 0xA, 0xE, 0xF" if code == 1 else
+                   "CD event before the first EVT_TIME_HIGH word; expected a TIME_HIGH first")
+        raise file_error(_READER, path, f"word {j} (byte offset {data_start + 4 * j})", problem)
+
+    def numpy_steps() -> Iterator[np.ndarray]:
         time_high: int | None = None      # carried across steps
         start = 0
         for words in steps:
             kind = words >> 28
+            problems = []                 # (word, code): the first in file order is reported, as when compiled
             unknown = np.flatnonzero(~_KNOWN_TYPES[kind])
             if unknown.size:
-                j = int(unknown[0])
-                raise file_error(_READER, path, f"word {start + j} (byte offset {data_start + 4 * (start + j)})",
-                                 f"event type 0x{kind[j]:X}; expected one of 0x0, 0x1, 0x8, 0xA, 0xE, 0xF")
+                problems.append((int(unknown[0]), 1))
             index = np.arange(len(words))
             is_high = kind == _TIME_HIGH
             last_high = np.maximum.accumulate(np.where(is_high, index, -1))
@@ -57,11 +100,12 @@ def scan_evt2(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
             if time_high is None:
                 orphan = np.flatnonzero(is_cd & (last_high < 0))
                 if orphan.size:
-                    j = int(orphan[0])
-                    raise file_error(_READER, path, f"word {start + j} (byte offset {data_start + 4 * (start + j)})",
-                                     "CD event before the first EVT_TIME_HIGH word; expected a TIME_HIGH first")
+                    problems.append((int(orphan[0]), 2))
             else:
                 high = np.where(last_high < 0, time_high, high)
+            if problems:
+                j, code = min(problems)
+                fail(start + j, code, int(kind[j]))
             if is_high.any():
                 time_high = int(words[last_high[-1]] & 0x0FFFFFFF)
             cd = words[is_cd]
@@ -69,7 +113,31 @@ def scan_evt2(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
             start += len(words)
             yield assemble(t, (cd >> 11) & 0x7FF, cd & 0x7FF, kind[is_cd])
 
-    return Chunks(sensor_size, checked(decode(), reader=_READER, path=path, sensor_size=sensor_size, monotonic=True))
+    def compiled_steps(decode) -> Iterator[np.ndarray]:
+        state = np.array([-1, -1], dtype=np.int64)
+        width, height = sensor_size or (_NO_SIDE, _NO_SIDE)
+        out = np.empty(5, dtype=np.int64)
+        first_event = 0
+        for start in range(0, len(words), step):
+            stop = min(start + step, len(words))
+            last_t = int(state[1])
+            events = np.empty(stop - start, dtype=EVENT_DTYPE)     # at most one event per word
+            decode(words, start, stop, state, width, height, events, out)
+            n, code, where, kind, suspect = (int(v) for v in out)
+            if code:
+                fail(where, code, kind)
+            events = events[:n]
+            if suspect:
+                check_step(events, reader=_READER, path=path, sensor_size=sensor_size, monotonic=True,
+                           last_t=last_t if last_t >= 0 else None, start=first_event, offset_of=None)
+            first_event += n
+            yield events
+
+    decode = compiled(_decode_kernel)
+    if decode is not None:
+        return Chunks(sensor_size, compiled_steps(decode))
+    return Chunks(sensor_size, checked(numpy_steps(), reader=_READER, path=path, sensor_size=sensor_size,
+                                       monotonic=True))
 
 
 def read_evt2(path: str | os.PathLike) -> Recording:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from ltsnn.data.io.recording import file_error, read_text_header
+from ltsnn.data.io.recording import check_sensor_side, file_error, read_text_header
 
 
 class PropheseeHeader(dict):
@@ -28,9 +28,10 @@ def read_prophesee_header(path: str | os.PathLike, reader: str) -> tuple[Prophes
 
 
 def _positive_int(text: str, reader: str, path, field: str) -> int:
+    """A sensor side from the header, checked against MAX_SENSOR_SIDE before anything is allocated."""
     if not re.fullmatch(r"\d{1,6}", text.strip()) or int(text) == 0:
         raise file_error(reader, path, f"header field {field!r}", f"value {text!r} is not a positive integer")
-    return int(text)
+    return check_sensor_side(int(text), reader=reader, path=path, key=field)
 
 
 def stated_format(header: PropheseeHeader) -> str | None:

@@ -22,6 +22,10 @@ from ltsnn.data.events import EVENT_DTYPE
 READ_STEP = 1 << 22
 # A text header longer than this is not a header: refuse it rather than scan a binary file for '\n'.
 MAX_HEADER_BYTES = 1 << 20
+# The largest sensor side (pixels) a header may state. Event sensors today are at most about 1280
+# pixels wide; a larger stated size is a corrupted (or hostile) header, refused before anything (a
+# frame, a histogram) is allocated from it: 8192 x 8192 x 2 polarities is already 128 Mi cells per bin.
+MAX_SENSOR_SIDE = 8192
 # A header line is text: a control byte (other than tab and CR) before its newline means binary data
 # that merely starts with the prefix byte ('%' is 0x25, a plausible first data byte).
 _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
@@ -52,6 +56,26 @@ def file_error(reader: str, path: str | os.PathLike, where: str, problem: str) -
     return ValueError(f"{reader}: {os.fspath(path)!r}: {where}: {problem}")
 
 
+def check_sensor_side(value: int, *, reader: str, path: str | os.PathLike, key: str) -> int:
+    """``value`` when it is a sensor side in 1..:data:`MAX_SENSOR_SIDE`, else a ValueError naming ``key``."""
+    if not 0 < value <= MAX_SENSOR_SIDE:
+        raise file_error(reader, path, f"header field {key!r}",
+                         f"sensor side {value}; expected 1..{MAX_SENSOR_SIDE} pixels (MAX_SENSOR_SIDE)")
+    return value
+
+
+def require_events(recording: Recording, path: str | os.PathLike, *, reader: str) -> Recording:
+    """``recording`` when it holds at least one event, else a ValueError naming the file.
+
+    A file with no events is a valid recording, but as a data-set sample it would become
+    all-zero frames with a label: data sets read their samples through this check.
+    """
+    if not len(recording.events):
+        raise file_error(reader, path, "whole file", "no events (an empty or header-only file); expected at least "
+                         "one event per data-set sample")
+    return recording
+
+
 def open_binary(path: str | os.PathLike):
     """Open ``path`` for reading bytes; a missing file raises FileNotFoundError naming it."""
     return open(os.fspath(path), "rb")
@@ -78,7 +102,9 @@ def read_text_header(path: str | os.PathLike, prefix: bytes, reader: str, *,
         ValueError: when a header line has no line ending within :data:`MAX_HEADER_BYTES`.
     """
     with open_binary(path) as f:
-        head = f.read(MAX_HEADER_BYTES + 1)
+        head = f.read(1 << 16)                    # headers are short: read more only when this one is not
+        if head.startswith(prefix) and len(head) == 1 << 16 and _CONTROL.search(head) is None:
+            head += f.read(MAX_HEADER_BYTES + 1 - len(head))
     lines: list[str] = []
     offset = 0
     while head.startswith(prefix, offset):
@@ -107,6 +133,57 @@ def assemble(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.n
     return events
 
 
+def step_problems(events: np.ndarray, *, sensor_size: tuple[int, int] | None, monotonic: bool,
+                  last_t: int | None) -> tuple[int, int, int]:
+    """Index in ``events`` of the first x outside the sensor, first y outside, first step back in time
+    (after ``last_t``, the previous step's last time); -1 where there is none."""
+    found = []
+    for field, side in (("x", 0), ("y", 1)):
+        bad = np.flatnonzero(events[field] >= sensor_size[side]) if sensor_size is not None else ()
+        found.append(int(bad[0]) if len(bad) else -1)
+    back = -1
+    if monotonic and len(events):
+        t = events["t"]
+        if last_t is not None and t[0] < last_t:
+            back = 0
+        else:
+            steps_back = np.flatnonzero(t[1:] < t[:-1])
+            back = int(steps_back[0]) + 1 if steps_back.size else -1
+    return found[0], found[1], back
+
+
+def raise_step_problem(events: np.ndarray, problems: tuple[int, int, int], *, reader: str, path: str | os.PathLike,
+                       sensor_size: tuple[int, int] | None, last_t: int | None, start: int,
+                       offset_of: Callable[[int], int] | None) -> None:
+    """Raise the ValueError for the first of :func:`step_problems`' findings (x, then y, then time); none: return."""
+    def where(i: int) -> str:
+        return f"event {i}" + (f" (byte offset {offset_of(i)})" if offset_of is not None else "")
+
+    bad_x, bad_y, back = problems
+    for field, i, side, name in (("x", bad_x, 0, "width"), ("y", bad_y, 1, "height")):
+        if i >= 0:
+            raise file_error(reader, path, where(start + i),
+                             f"{field} = {events[field][i]} is outside the sensor: expected {field} < "
+                             f"{sensor_size[side]}, the {name} stated in the header")
+    if back >= 0:
+        before = last_t if back == 0 else int(events["t"][back - 1])
+        raise file_error(reader, path, where(start + back),
+                         f"timestamp {events['t'][back]} µs is earlier than the previous event's {before} µs; "
+                         "expected non-decreasing time")
+
+
+def check_step(events: np.ndarray, *, reader: str, path: str | os.PathLike, sensor_size: tuple[int, int] | None,
+               monotonic: bool, last_t: int | None, start: int, offset_of: Callable[[int], int] | None) -> None:
+    """Raise the ValueError of the first event of ``events`` (file index ``start`` on) outside the sensor or,
+    when ``monotonic``, earlier than the one before (``last_t`` before the first); else return.
+
+    Compiled decoders only flag that a step has such an event (no branch per event) and call this then.
+    """
+    problems = step_problems(events, sensor_size=sensor_size, monotonic=monotonic, last_t=last_t)
+    raise_step_problem(events, problems, reader=reader, path=path, sensor_size=sensor_size, last_t=last_t,
+                       start=start, offset_of=offset_of)
+
+
 def checked(steps: Iterable[np.ndarray], *, reader: str, path: str | os.PathLike,
             sensor_size: tuple[int, int] | None, monotonic: bool,
             offset_of: Callable[[int], int] | None = None, first_index: int = 0) -> Iterator[np.ndarray]:
@@ -124,40 +201,25 @@ def checked(steps: Iterable[np.ndarray], *, reader: str, path: str | os.PathLike
     """
     start = first_index
     last_t: int | None = None
-
-    def where(i: int) -> str:
-        return f"event {i}" + (f" (byte offset {offset_of(i)})" if offset_of is not None else "")
-
     for events in steps:
-        if sensor_size is not None and len(events):
-            for field, bound, name in (("x", sensor_size[0], "width"), ("y", sensor_size[1], "height")):
-                bad = np.flatnonzero(events[field] >= bound)
-                if bad.size:
-                    i = int(bad[0])
-                    raise file_error(reader, path, where(start + i),
-                                     f"{field} = {events[field][i]} is outside the sensor: expected {field} < "
-                                     f"{bound}, the {name} stated in the header")
-        if monotonic and len(events):
-            t = events["t"]
-            back = np.flatnonzero(t[1:] < t[:-1])
-            if last_t is not None and t[0] < last_t:
-                back = np.concatenate([[-1], back])
-            if back.size:
-                i = int(back[0]) + 1
-                before = last_t if i == 0 else int(t[i - 1])
-                raise file_error(reader, path, where(start + i),
-                                 f"timestamp {t[i]} µs is earlier than the previous event's {before} µs; "
-                                 "expected non-decreasing time")
-            last_t = int(t[-1])
+        check_step(events, reader=reader, path=path, sensor_size=sensor_size, monotonic=monotonic, last_t=last_t,
+                   start=start, offset_of=offset_of)
+        if len(events):
+            last_t = int(events["t"][-1])
         start += len(events)
         yield events
 
 
+def join(parts: list[np.ndarray]) -> np.ndarray:
+    """Events arrays joined into one, as bytes: numpy copies structured arrays field by field, 10x slower."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([np.ascontiguousarray(part).view(np.uint8) for part in parts]).view(EVENT_DTYPE)
+
+
 def concatenate(steps: Iterable[np.ndarray]) -> np.ndarray:
     parts = [s for s in steps if len(s)]
-    if not parts:
-        return empty_events()
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return join(parts) if parts else empty_events()
 
 
 def rechunk(steps: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarray]:
@@ -174,10 +236,10 @@ def rechunk(steps: Iterable[np.ndarray], chunk_size: int) -> Iterator[np.ndarray
             held += take
             events = events[take:]
             if held == chunk_size:
-                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+                yield join(pending)
                 pending, held = [], 0
     if held:
-        yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+        yield join(pending)
 
 
 def fixed_records(path: str | os.PathLike, *, reader: str, data_start: int, record: np.dtype,

@@ -1,8 +1,11 @@
-"""Fuzz: every reader on >= 1,000 corrupted inputs raises only the documented errors, and never hangs.
+"""Fuzz: every reader on >= 5,000 corrupted inputs raises only the documented errors, and never hangs.
 
 Inputs are small prefixes of the real fixtures (and files written in the layouts with no real
-fixture), corrupted by seeded truncations, bit flips, byte overwrites, header damage, insertions
-and deletions.
+fixture: AEDAT 2.0 / 3.1, CIFAR10-DVS, AEDAT 4, a DAT with a stated size, and recordings whose
+timestamp counter wraps), corrupted by seeded truncations, bit flips, byte overwrites, header
+damage, insertions, deletions and header numbers made huge. What a read that succeeds gives is
+checked too: no 32-bit wrap invented by a corrupted timestamp (issue 14, finding 5), no negative
+AEDAT 4 time, no stated sensor side above MAX_SENSOR_SIDE (finding 7).
 """
 
 import time
@@ -11,11 +14,11 @@ import numpy as np
 import pytest
 
 from ltsnn.data import make_events
-from ltsnn.data.io import iter_events, read_events
+from ltsnn.data.io import MAX_SENSOR_SIDE, iter_events, read_events
 
 import io_encoders as enc
 
-CASES_PER_SOURCE = 110
+CASES_PER_SOURCE = 400
 PREFIX_BYTES = 12_000
 REAL_SOURCES = [  # (fixture, format, prefix bytes)
     ("nmnist/tonic_sample_nmnist.bin", "atis", PREFIX_BYTES),
@@ -37,15 +40,30 @@ def written_sources() -> list[tuple[str, str, bytes]]:
                                     int(ts), bool(rng.integers(0, 4))) for ts in t[i:i + 50]], capacity=60)
                for i in range(0, n, 50)]
     events = make_events(t=t, x=rng.integers(0, 346, n), y=rng.integers(0, 260, n), p=rng.integers(0, 2, n))
+    wrapping = ((t + (1 << 32) - 50_000) % (1 << 32)).tolist()         # the counter wraps half-way
+    highs = [4090 + i for i in range(6)] + list(range(6))                  # EVT 3.0's 24-bit counter wraps
+    evt3_words = [enc.evt3_addr_y(7)]
+    for i, high in enumerate(highs):
+        evt3_words += [enc.evt3_time_high(high), enc.evt3_time_low(i), enc.evt3_addr_x(i, 1), enc.evt3_addr_y(i)]
     return [("written.aedat", "aedat", enc.aedat2(list(zip(addresses, t.tolist())), chip="DVS128")),
             ("written31.aedat", "aedat", enc.aedat31(packets)),
             ("cifar.aedat", "cifar10dvs", enc.aedat2(list(zip(addresses, t.tolist())))),
+            ("wrap.aedat", "cifar10dvs", enc.aedat2(list(zip(addresses, wrapping)))),
+            ("wrap.raw", "evt3", enc.raw_file(["evt 3.0", "geometry 1280x720"], evt3_words, "<u2")),
+            ("sized.dat", "dat", enc.dat(events[:100], header=b"% Width 640\n% Height 480\n")),
             ("written.aedat4", "aedat4", enc.aedat4([events[:150], events[150:]]))]
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     buf = bytearray(data)
-    kind = rng.integers(0, 6)
+    kind = rng.integers(0, 7)
+    if kind == 6:                                                      # a header number made huge (size bombs)
+        digits = [i for i in range(min(len(buf), 512)) if 0x30 <= buf[i] <= 0x39]
+        if digits:
+            i = digits[rng.integers(0, len(digits))]
+            buf[i:i + 1] = str(rng.choice([8193, 11000, 65535, 999999])).encode()
+            return bytes(buf)
+        kind = 1
     if kind == 0 and len(buf) > 1:                                     # truncate anywhere
         return bytes(buf[:rng.integers(0, len(buf))])
     if kind == 1:                                                      # flip 1-8 bits
@@ -69,6 +87,7 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(buf)
 
 
+@pytest.mark.slow            # 5 s with numba, 20 s on the numpy path
 def test_fuzz_readers_raise_only_documented_errors(tmp_path, fixtures_dir):
     pytest.importorskip("lz4")     # the AEDAT 4 fixtures are LZ4-compressed
     sources = [(name.replace("/", "_"), fmt, (fixtures_dir / name).read_bytes()[:size])
@@ -84,14 +103,20 @@ def test_fuzz_readers_raise_only_documented_errors(tmp_path, fixtures_dir):
             chosen = fmt if case % 2 else None
             start = time.perf_counter()
             try:
-                events = read_events(path, format=chosen).events
+                recording = read_events(path, format=chosen)
+                events = recording.events
                 chunks = list(iter_events(path, chunk_size=97, format=chosen))
                 np.testing.assert_array_equal(np.concatenate(chunks) if chunks else events[:0], events)
+                assert recording.sensor_size is None or max(recording.sensor_size) <= MAX_SENSOR_SIDE
+                if fmt in ("aedat", "cifar10dvs") and len(events):       # every source spans < 2^32 µs
+                    assert events["t"][-1] - events["t"][0] < 1 << 32, f"{name} case {case}: a false wrap"
+                if fmt == "aedat4":
+                    assert (events["t"] >= 0).all(), f"{name} case {case}: a negative time"
                 outcomes["ok"] += 1
             except ValueError:
                 outcomes["ValueError"] += 1
             slowest = max(slowest, time.perf_counter() - start)
     total = sum(outcomes.values())
-    assert total == len(sources) * CASES_PER_SOURCE >= 1000
+    assert total == len(sources) * CASES_PER_SOURCE >= 5000
     assert outcomes["ValueError"] > total // 4 and outcomes["ok"] > 0        # both paths really exercised
     assert slowest < 2.0, f"a corrupted input took {slowest:.2f} s"

@@ -158,6 +158,7 @@ def test_evt3_vectors_time_reset_and_wrap(tmp_path):
              enc.evt3_addr_y(6),
              enc.evt3_time_high(0),                         # wraps: 4095 -> 0 adds 2^24; low resets to 0
              enc.evt3_addr_x(1, 0), 0x7000, 0xE000, 0xA000, 0xF000,   # continued / others / trigger: no events
+             enc.evt3_time_high(0),                         # a next TIME_HIGH near zero confirms the wrap
              enc.evt3_time_low(3), enc.evt3_vect_12(0b1)]   # base continues after 12 + 8: 220
     path = tmp_path / "rec.raw"
     path.write_bytes(enc.raw_file(["evt 3.0", "format EVT3;height=720;width=1280"], words, "<u2"))
