@@ -4,8 +4,12 @@ Times one forward and one backward pass (of ``(spikes * g).sum()``, ``g`` a fixe
 gradient) of a LIF layer over a time-major input ``[T, B, C, H, W]`` (default ``[10, 16, 64, 48, 48]``,
 float32), for
 
-- ``ltsnn``        ``ltsnn.neurons.LIFNeuron(threshold_grad="sgp")``: decay 0.5, input x 1, hard reset,
-                   fire on ``u >= V_th``, triangle surrogate (width 1), learnable layer threshold;
+- ``ltsnn``        ``ltsnn.neurons.LIFNeuron(threshold_grad="sgp", backend="torch")``: decay 0.5, input x 1,
+                   hard reset, fire on ``u >= V_th``, triangle surrogate (width 1), learnable layer threshold,
+                   the eager reference (one autograd.Function looping over T);
+- ``ltsnn_numba``  the same neuron with ``backend="numba"``: the fused CPU kernels of ``ltsnn.kernels``
+                   (numba threads = torch threads; the first call's time includes the JIT or cache load);
+- ``ltsnn_numba_compile``  that neuron under ``torch.compile`` (the kernels stay one custom op each);
 - ``plain``        the same dynamics as a per-step PyTorch loop under autograd (written below), with
                    a triangle-surrogate ``autograd.Function`` and ``v_th`` an ``nn.Parameter``
                    (its threshold gradient is the straight-through one, ltsnn's ``"stsg"``);
@@ -23,11 +27,18 @@ The implementations are timed round-robin in one process (the order shuffled eac
 machine may be shared: the table gives the median and the minimum over the rounds, and the ratio of
 each median to ltsnn's. Run it in the peers' venv (see docs/benchmarks.md)::
 
-    bench/.venv-peers/bin/python bench/lif_bench.py --rounds 15 --compile --mem --breakdown --threads 1
+    bench/.venv-peers/bin/python bench/lif_bench.py --rounds 15 --compile --mem --breakdown numba --threads 1
 
 ``--mem`` re-runs each implementation in a fresh subprocess and reports the growth of the peak RSS
 (VmHWM) over forward+backward, beyond the input and upstream gradient already allocated.
 Missing peers are skipped with a note.
+
+The **floor** row is the memory traffic a fused forward+backward cannot avoid, 24 bytes per element in
+float32 (forward: read x, write spikes and u; backward: read g and u, write g_x), divided by the copy
+bandwidth measured in the same process (``y.copy_(x)`` on the input's size, read + write bytes / time,
+median of the rounds). Every implementation also pays for first touching its fresh output pages; the
+``--prealloc-note`` line measures that cost on this machine (``torch.empty_like(x).fill_(0)`` minus a
+``fill_`` of an already-touched tensor).
 """
 
 from __future__ import annotations
@@ -50,7 +61,8 @@ from torch import nn
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)   # "Triton not available" on CPU
 
 DEFAULT_SHAPE = (10, 16, 64, 48, 48)
-ALL_IMPLS = ("ltsnn", "plain", "sj", "sj_compile", "snntorch")
+ALL_IMPLS = ("ltsnn", "ltsnn_numba", "ltsnn_numba_compile", "plain", "sj", "sj_compile", "snntorch")
+FLOOR_BYTES_PER_ELEMENT = 24
 
 
 # ----------------------------------------------------------------------------- (a) plain PyTorch loop
@@ -88,14 +100,16 @@ class PlainLIF(nn.Module):
 
 # ----------------------------------------------------------------------------- the implementations
 
-def make_ltsnn(threshold_grad: str = "sgp") -> Callable[[torch.Tensor], torch.Tensor]:
+def make_ltsnn(threshold_grad: str = "sgp", backend: str = "torch",
+               compile: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
     from ltsnn.neurons import LIFNeuron
 
-    neuron = LIFNeuron(threshold_grad=threshold_grad, v_th=1.0, decay=0.5, reset="hard")
+    neuron = LIFNeuron(threshold_grad=threshold_grad, v_th=1.0, decay=0.5, reset="hard", backend=backend)
+    call = torch.compile(neuron, fullgraph=True) if compile else neuron
 
     def run(x):
         neuron.reset()
-        return neuron(x)
+        return call(x)
 
     run.params = list(neuron.parameters())
     return run
@@ -159,7 +173,8 @@ def make_snntorch() -> Callable[[torch.Tensor], torch.Tensor]:
     return run
 
 
-MAKERS = {"ltsnn": make_ltsnn, "plain": make_plain, "sj": make_sj, "sj_compile": make_sj_compile,
+MAKERS = {"ltsnn": make_ltsnn, "ltsnn_numba": lambda: make_ltsnn(backend="numba"),
+          "ltsnn_numba_compile": lambda: make_ltsnn(backend="numba", compile=True), "plain": make_plain, "sj": make_sj, "sj_compile": make_sj_compile,
           "snntorch": make_snntorch}
 
 
@@ -181,7 +196,7 @@ def make_inputs(shape, seed: int = 0):
 def versions() -> dict[str, str]:
     out = {"torch": torch.__version__, "python": platform.python_version(),
            "torch threads": str(torch.get_num_threads())}
-    for mod in ("spikingjelly", "snntorch"):
+    for mod in ("spikingjelly", "snntorch", "numba"):
         try:
             from importlib.metadata import version
             out[mod] = version(mod)
@@ -240,10 +255,14 @@ def sanity(names) -> None:
         (s * g).sum().backward()
         same_spikes = torch.equal(s.detach(), s_ref.detach())
         line = f"  {name:11s} spikes equal: {same_spikes}"
-        if name in ("plain", "sj", "sj_compile"):
+        if name in ("plain", "sj", "sj_compile", "ltsnn_numba", "ltsnn_numba_compile"):
             err = (xi.grad - gx_ref).abs().max().item()
             line += f"; input grad max |diff| {err:.2e}"
             assert same_spikes and err < 1e-5, f"{name} disagrees with ltsnn"
+        if name.startswith("ltsnn_"):
+            err = (fn.params[0].grad - ref_fn.params[0].grad).abs().max().item()
+            line += f"; v_th grad vs ltsnn |diff| {err:.2e}"
+            assert err < 1e-4 * max(1.0, ref_fn.params[0].grad.abs().max().item())
         if name == "plain":
             err = (fn.params[0].grad - gvth_stsg).abs().max().item()
             line += f"; v_th grad vs ltsnn 'stsg' |diff| {err:.2e}"
@@ -267,25 +286,34 @@ def time_round_robin(names, shape, rounds: int, warmup: int, seed: int = 0):
         print(f"  {name}: first call {first * 1e3:.0f} ms", flush=True)
         for _ in range(warmup):
             fwd_bwd(fns[name], x, g)
-    times = {name: [] for name in names}
-    order = list(names)
+    # The floor's yardstick, timed in the same rounds: a copy of the input into an already-touched tensor,
+    # and the first touch of a fresh output (allocation + page faults + fill) against a fill of a warm one.
+    src, dst = x.detach(), torch.empty_like(x).fill_(0)
+    yardsticks = {"copy": lambda: dst.copy_(src), "fresh_fill": lambda: torch.empty_like(src).fill_(0),
+                  "warm_fill": lambda: dst.fill_(0)}
+    times = {name: [] for name in [*names, *yardsticks]}
+    order = list(names) + list(yardsticks)
     rng = random.Random(seed)
     for r in range(rounds):
         rng.shuffle(order)
         for name in order:
             t0 = time.perf_counter()
-            fwd_bwd(fns[name], x, g)
+            if name in yardsticks:
+                yardsticks[name]()
+            else:
+                fwd_bwd(fns[name], x, g)
             times[name].append((time.perf_counter() - t0) * 1e3)
         print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{n} {times[n][-1]:.0f}" for n in names), flush=True)
     return times
 
 
-def breakdown(shape, rounds: int) -> None:
+def breakdown(shape, rounds: int, backend: str) -> None:
     """ltsnn's forward and backward timed separately, the kernel's share (page faults), a short profile."""
     import resource
 
     x, g = make_inputs(shape)
-    fn = make_ltsnn("sgp")
+    fn = make_ltsnn("sgp", backend=backend)
+    fwd_bwd(fn, x, g)                                  # the JIT (or its cache) is not part of the breakdown
     fwd, bwd, sys_ms, user_ms, faults, total = [], [], [], [], [], []
     for i in range(rounds + 2):
         x.grad = None
@@ -309,7 +337,7 @@ def breakdown(shape, rounds: int) -> None:
     med = statistics.median
     if os.environ.get("LIF_BENCH_VERBOSE"):
         print("forward ms", [round(t) for t in fwd], "backward ms", [round(t) for t in bwd])
-    print(f"\nltsnn breakdown on {list(shape)} ({rounds} calls): forward (+ loss) median {med(fwd):.0f} ms "
+    print(f"\nltsnn (backend {backend!r}) breakdown on {list(shape)} ({rounds} calls): forward (+ loss) median {med(fwd):.0f} ms "
           f"(min {min(fwd):.0f}), backward median {med(bwd):.0f} ms (min {min(bwd):.0f}); "
           f"{med(total):.0f} ms wall; CPU time over all threads: user {med(user_ms):.0f} ms, "
           f"kernel (sys) {med(sys_ms):.0f} ms; "
@@ -367,24 +395,31 @@ def fmt(ms: float) -> str:
 
 
 def table(times, mem, shape) -> str:
-    ref = statistics.median(times["ltsnn"]) if "ltsnn" in times else None
-    ref_min = min(times["ltsnn"]) if "ltsnn" in times else None
-    mib_in = torch.Size(shape).numel() * 4 / 2**20
-    head = "| implementation | median ms | min ms | median / ltsnn median | min / ltsnn min |"
+    times = dict(times)
+    copy, fresh, warm = (times.pop(k) for k in ("copy", "fresh_fill", "warm_fill"))
+    numel = torch.Size(shape).numel()
+    med = statistics.median
+    bandwidth = 2 * numel * 4 / (med(copy) * 1e-3) / 1e9                   # GB/s, read + write
+    floor = FLOOR_BYTES_PER_ELEMENT * numel / (bandwidth * 1e9) * 1e3       # ms
+    ref = med(times["ltsnn"]) if "ltsnn" in times else None
+    head = "| implementation | median ms | min ms | median / floor | median / ltsnn median |"
     sep = "|---|---:|---:|---:|---:|"
     if mem:
         head += " peak RSS growth MiB |"
         sep += "---:|"
-    rows = [head, sep]
+    floor_row = (f"| floor ({FLOOR_BYTES_PER_ELEMENT} B/element at {bandwidth:.1f} GB/s) | {fmt(floor)} | - | 1.00 | "
+                 f"{f'{floor / ref:.2f}' if ref else '-'} |")
+    rows = [head, sep, floor_row + (" - |" if mem else "")]
     for name, ts in times.items():
-        med = statistics.median(ts)
-        ratio = f"{med / ref:.2f} | {min(ts) / ref_min:.2f}" if ref else "- | -"
-        row = f"| {name} | {fmt(med)} | {fmt(min(ts))} | {ratio} |"
+        row = f"| {name} | {fmt(med(ts))} | {fmt(min(ts))} | {med(ts) / floor:.1f} | " \
+              f"{f'{med(ts) / ref:.2f}' if ref else '-'} |"
         if mem:
             row += f" {mem[name]:.0f} |" if name in mem else " - |"
         rows.append(row)
-    note = (f"\nShape {list(shape)} float32 ({mib_in:.0f} MiB per tensor), {len(next(iter(times.values())))} "
-            f"rounds, {torch.get_num_threads()} torch thread(s), forward + backward of (spikes * g).sum().")
+    note = (f"\nShape {list(shape)} float32 ({numel * 4 / 2**20:.0f} MiB per tensor), {len(copy)} rounds, "
+            f"{torch.get_num_threads()} torch thread(s), forward + backward of (spikes * g).sum(). "
+            f"Copy of one tensor {fmt(med(copy))} ms; first touch of a fresh tensor of that size costs "
+            f"{fmt(med(fresh) - med(warm))} ms (fresh empty+fill {fmt(med(fresh))} ms, warm fill {fmt(med(warm))} ms).")
     return "\n".join(rows) + note
 
 
@@ -393,11 +428,12 @@ def main(argv=None) -> None:
     ap.add_argument("--shape", default=",".join(map(str, DEFAULT_SHAPE)), help="T,B,C,H,W (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=11, help="timed rounds per implementation (default 11)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls after the first (default 2)")
-    ap.add_argument("--compile", action="store_true", help="also time SpikingJelly under torch.compile")
+    ap.add_argument("--compile", action="store_true", help="also time SpikingJelly and ltsnn_numba under torch.compile")
     ap.add_argument("--impls", default=None, help=f"comma-separated subset of {','.join(ALL_IMPLS)}")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
     ap.add_argument("--mem", action="store_true", help="peak RSS growth per implementation (subprocesses)")
-    ap.add_argument("--breakdown", action="store_true", help="ltsnn forward/backward split and a profile")
+    ap.add_argument("--breakdown", default=None, choices=["torch", "numba"],
+                    help="ltsnn forward/backward split and a profile, on this backend")
     ap.add_argument("--no-sanity", action="store_true")
     ap.add_argument("--mem-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -409,7 +445,7 @@ def main(argv=None) -> None:
         mem_child(args.mem_child, shape)
         return
 
-    wanted = args.impls.split(",") if args.impls else [n for n in ALL_IMPLS if n != "sj_compile" or args.compile]
+    wanted = args.impls.split(",") if args.impls else [n for n in ALL_IMPLS if "compile" not in n or args.compile]
     names, skipped = available(wanted)
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
     print(f"nproc {os.cpu_count()}, CPU {cpu_model()}")
@@ -423,7 +459,7 @@ def main(argv=None) -> None:
     print()
     print(table(times, mem, shape))
     if args.breakdown:
-        breakdown(shape, max(3, args.rounds // 2))
+        breakdown(shape, max(3, args.rounds // 2), args.breakdown)
 
 
 if __name__ == "__main__":

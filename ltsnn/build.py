@@ -27,43 +27,55 @@ from ltsnn.config import (Config, ConfigError, DataConfig, ModelConfig, OptimCon
                           load_config)
 from ltsnn.data.cache import default_cache_dir
 from ltsnn.data.datasets import AugmentedFrames, create_dataset
+from ltsnn.data.datasets.validation import SplitView, validation_indices
 from ltsnn.data.transforms import Compose, create_transform
-from ltsnn.engine import (CheckpointError, DivergenceGuard, RunData, Task, fit, load_checkpoint, make_optimizer, make_scheduler,
-                          seed_everything)
+from ltsnn.engine import (CheckpointError, DivergenceGuard, RunData, Task, fit, load_checkpoint, make_optimizer,
+                          make_scheduler, seed_everything)
 from ltsnn.engine.distributed import SINGLE, Distributed, rank_device
 from ltsnn.engine.metrics import Record
 from ltsnn.engine.precision import Precision
 from ltsnn.layers.quant import quantize_weights
 from ltsnn.layers.sync_norm import convert_sync_batchnorm
 from ltsnn.models import create_model
-from ltsnn.neurons import NeuronSpec
+from ltsnn.neurons import NeuronSpec, find_neurons
 from ltsnn.tasks.classification import ClassificationLoss, ClassificationTask
 from ltsnn.data.box_filter import box_filter_preset
 from ltsnn.tasks.detection import DetectionTask, YoloLoss
 
 # Keys that may change when a run is resumed: they do not change what was computed so far.
 RESUME_KEYS = ("train.epochs", "train.checkpoint_every", "train.progress", "train.device", "data.root",
-               "data.num_workers", "data.cache", "data.cache_dir")
+               "data.num_workers", "data.cache", "data.cache_dir", "train.neuron_backend", "train.on_divergence",
+               "train.divergence_factor")
 # Keys `ltsnn eval`, `report` and `convert` take: the model and its weights come from the checkpoint, the test
 # data may change. Not data.seed: it chooses the split, so another seed would evaluate on training samples.
 EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig) if f.name != "seed") + (
-    "train.device", "train.progress")
+    "train.device", "train.progress", "train.neuron_backend")
 
 
 # ---------------------------------------------------------------------------------------------- data
 
 def build_dataset(dc: DataConfig, *, split: str, progress: bool = False,
                   log: Callable[[str], None] = print) -> Dataset:
-    """The ``split`` of the config's data set; file-based ones go through the frame cache when ``data.cache``,
-    and the training split gets ``data.augment``."""
+    """The ``split`` ("train", "val" or "test") of the config's data set; file-based ones go through the frame
+    cache when ``data.cache``, and the training split gets ``data.augment``.
+
+    With ``data.val_fraction`` > 0, "val" is that share of the data set's training split
+    (:mod:`ltsnn.data.datasets.validation`: per class, or whole recordings, seeded by ``data.seed``) and
+    "train" the rest; the test split is never touched.
+    """
+    if split == "val" and not dc.val_fraction > 0:
+        raise ConfigError("data.val_fraction is 0: the data set has no validation split (expected a value > 0)")
     cache_dir = (dc.cache_dir or default_cache_dir()) if dc.cache else None
-    data = create_dataset(dc.name, split=split, root=dc.root or None, n_time_bins=dc.n_time_bins, bin_by=dc.bin_by,
-                          seed=dc.seed, cache_dir=cache_dir, num_workers=dc.num_workers, progress=progress,
-                          **dc.options)
+    data = create_dataset(dc.name, split="train" if split == "val" else split, root=dc.root or None,
+                          n_time_bins=dc.n_time_bins, bin_by=dc.bin_by, seed=dc.seed, cache_dir=cache_dir,
+                          num_workers=dc.num_workers, progress=progress, **dc.options)
     cache_file = getattr(data, "cache_file", None)
     if cache_file is not None:
         log(f"data: {dc.name} {split}, {len(data)} samples, frames {'read from' if data.from_cache else 'cached in'} "
             f"{cache_file}")
+    if split != "test" and dc.val_fraction > 0:
+        train, val = validation_indices(data, fraction=dc.val_fraction, seed=dc.seed)
+        data = SplitView(data, val if split == "val" else train)
     if split == "train" and dc.augment:
         transforms = []
         for name, kwargs in dc.augment.items():
@@ -184,25 +196,35 @@ def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mappin
     The generators are seeded with ``train.seed`` after the data sets are built, then the model is built from
     ``cfg.model`` (so its initialisation is seeded), unless ``model`` and its ``model_args`` are given (a
     fine-tuned run, or a resumed one, whose generators the checkpoint then restores); ``datasets``
-    reuses already built (train, test) sets, e.g. across the runs of an ablation. ``dist``: this process's
+    reuses already built (train, val, test) sets (or (train, test) without validation), e.g. across the runs
+    of an ablation. ``dist``: this process's
     place among torchrun's (:func:`ltsnn.engine.distributed.from_environment`); with ``train.sync_batchnorm``
     the model's batch norms then reduce their statistics over all ranks.
     """
-    train, test = datasets or (build_dataset(cfg.data, split=split, progress=progress, log=log)
-                               for split in ("train", "test"))
+    splits = ("train", "val", "test") if cfg.data.val_fraction > 0 else ("train", "test")
+    built = datasets or tuple(build_dataset(cfg.data, split=split, progress=progress, log=log) for split in splits)
+    train, test, val = built[0], built[-1], (built[1] if len(built) == 3 else None)
     seed_everything(cfg.train.seed)                             # the model's init, and every draw of a fine-tune
     if model is None:
         model_args = model_args_for(cfg.model, train)
         model = model_from_args(model_args)
     elif model_args is None:
         raise ValueError("build_run: a given model needs its model_args (how a checkpoint rebuilds it)")
+    set_neuron_backend(model, cfg.train.neuron_backend)
     if dist.enabled and cfg.train.sync_batchnorm:
         model = convert_sync_batchnorm(model)                   # same parameters and state-dict keys
     device = rank_device(cfg.train.device, dist)
     optimizer, scheduler = build_optimizer(cfg.optim, model, epochs=cfg.train.epochs)
     data = RunData(train, test, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.train.seed,
-                   pin_memory=device.startswith("cuda"), dist=dist)
+                   pin_memory=device.startswith("cuda"), dist=dist, val=val)
     return Run(cfg, data, build_task(cfg, model, train), optimizer, scheduler, dict(model_args), device)
+
+
+def set_neuron_backend(model: nn.Module, backend: str) -> None:
+    """Run every neuron of ``model`` that has kernel backends (the LIF) on ``backend`` (:mod:`ltsnn.kernels`)."""
+    for _, neuron in find_neurons(model):
+        if hasattr(neuron, "backend"):
+            neuron.backend = backend
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -242,6 +264,7 @@ def restore(checkpoint: str | Path, overrides: Sequence[str] = (), *, allowed: S
     if ckpt["version"] == 1:
         ckpt["model_args"] = _model_args_v1(ckpt["model_args"])
     model = model_from_args(ckpt["model_args"])
+    set_neuron_backend(model, cfg.train.neuron_backend)
     weights = ckpt["model"]
     if ckpt["version"] == 1:                                    # I-LIF kept a placeholder v_th buffer then
         weights = {k: v for k, v in weights.items() if k in model.state_dict() or not k.endswith(".v_th")}

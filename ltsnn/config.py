@@ -25,6 +25,7 @@ from ltsnn.engine.guard import DIVERGENCE_ACTIONS
 from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
 from ltsnn.engine.precision import PRECISIONS
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
+from ltsnn.kernels import BACKENDS
 from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES
 from ltsnn.tasks.detection.grid import ROUNDINGS
@@ -105,6 +106,9 @@ class DataConfig:
     options: dict[str, Any] = field(default_factory=dict)         # the data set's own options, e.g. {binary: false}
     seed: int = 0                                   # the data set's own seed, apart from train.seed so that
                                                     # runs with different seeds see the same data
+    # The share of the training split held out as the validation split (per class, seeded by data.seed;
+    # whole recordings for detection), on which best.pt is chosen; 0: no validation split and no best.pt.
+    val_fraction: float = field(default=0.1, metadata=_between(0, 0.5))
     batch_size: int = field(default=32, metadata=_at_least(1))
     num_workers: int = field(default=0, metadata=_at_least(0))     # loader workers; also build the frame cache
     cache: bool = True                              # keep file-based data sets' frames in the on-disk frame cache
@@ -149,6 +153,9 @@ class TrainConfig:
     precision: str = field(default="fp32", metadata=_choices(*PRECISIONS))
     # Under torchrun: batch statistics over the global batch (every rank's shard), as one process would see.
     sync_batchnorm: bool = False
+    # How the LIF neurons run (ltsnn.kernels): auto (fused numba kernels on the CPU, Triton on CUDA, else the
+    # torch reference), torch, numba or triton. Not part of the model: a checkpoint runs on any backend.
+    neuron_backend: str = field(default="auto", metadata=_choices(*BACKENDS))
     # The divergence guard (ltsnn.engine.guard): a step loss over divergence_factor x the median of the
     # recent ones, or a learned threshold outside (threshold_min, threshold_max] after an epoch, stops the
     # run before its checkpoint (on_divergence=stop), is reported once per epoch (warn), or is ignored (off).

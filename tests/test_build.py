@@ -19,7 +19,9 @@ def test_a_classification_run_from_python_without_argv():
     assert isinstance(run.task, ClassificationTask) and run.task.omega.mode == "fixed"     # the tet preset's Ω
     assert type(run.optimizer) is torch.optim.SGD and [g["lr"] for g in run.optimizer.param_groups] == [0.1, 0.01]
     assert run.optimizer.param_groups[1]["params"] == threshold_parameters(run.model)
-    assert (len(run.data.train), len(run.data.test), run.data.batch_size) == (1438, 359, 32)
+    # N-Digits' 1,438 training samples less the default validation tenth (per class: 143) and its 359 test ones.
+    assert (len(run.data.train), len(run.data.val), len(run.data.test), run.data.batch_size) == (1295, 143, 359, 32)
+    assert not set(run.data.train.indices) & set(run.data.val.indices)
     spec = NeuronSpec.from_dict(run.model_args["kwargs"]["neuron"])
     assert spec == NeuronSpec("lif", threshold_grad="sgp", options={"decay": 0.25})
     assert all(m.decay == 0.25 for m in run.model.modules() if hasattr(m, "decay"))

@@ -159,7 +159,9 @@ def test_dead_temporaries_are_removed_when_a_run_starts(tmp_path):
 # ---------------------------------------------------------------------------------------------- 6, 8. bad input
 
 @pytest.mark.parametrize("extra, expected", [
-    (["model.neuron=ilif", "model.threshold_grad=fixed", "model.neuron_options.decay=5"], "decay=5; expected a value in (0, 1]"),
+    (["model.neuron=ilif", "model.threshold_grad=fixed", "model.neuron_options.decay=5"],
+     "decay=5; expected a value in (0, 1]"),
+    (["model.neuron_options.decay=-1"], "LIFNeuron: decay=-1; expected a value in (0, 1]"),
     (["model.options.dropout=2.0"], "dropout=2.0; expected a probability in [0, 1)"),
     (["loss.preset=custom", "loss.w_tet=-1"], "loss.w_tet: expected a value >= 0"),
     (["data.n_time_bins=100000"], "data.n_time_bins: expected a value in [1, 1000]"),

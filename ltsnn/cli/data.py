@@ -64,7 +64,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         raise UsageError(f"data prepare: --workers is {args.workers}; expected >= 0")
     cfg = load_config(None, [f"data.name={args.name}", f"data.root={args.root}",
                              *(_data_override(item) for item in args.items)], source="ltsnn data prepare")
-    data = dataclasses.replace(cfg.data, num_workers=args.workers, cache=True)
+    # The whole training split is cached (the validation split is a view of it, drawn when a run starts).
+    data = dataclasses.replace(cfg.data, num_workers=args.workers, cache=True, val_fraction=0.0)
     for split in ("train", "test"):
         start = time.perf_counter()
         dataset = build_dataset(data, split=split, progress=show_progress(args.progress))

@@ -193,7 +193,8 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
     name = cfg.train.name or f"ablation-{time.strftime('%Y%m%d-%H%M%S')}"
     root = Path(cfg.train.out_dir) / name
     progress = show_progress(cfg.train.progress)
-    datasets = tuple(build_dataset(cfg.data, split=split, progress=progress) for split in ("train", "test"))
+    splits = ("train", "val", "test") if cfg.data.val_fraction > 0 else ("train", "test")
+    datasets = tuple(build_dataset(cfg.data, split=split, progress=progress) for split in splits)
     for mode in modes:                                          # a bad mode fails now, not after hours
         model_from_args(model_args_for(dataclasses.replace(cfg.model, threshold_grad=mode), datasets[0]))
     runs = []
@@ -214,7 +215,7 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
                 run = build_run(run_cfg, datasets=datasets)
                 history = _train_run(run, folder.root, resume=None)
             print(format_summary(history, root=folder.root, task=run.task))
-            last, best = history[-1], best_record(history)
+            last, best = history[-1], best_record(history) or history[-1]     # best.pt: chosen on validation
             runs.append({"mode": mode, "seed": seed, "run_dir": str(folder.root), "final_acc": last["test_acc"],
                          "best_acc": best["test_acc"], "best_epoch": best["epoch"],
                          "thresholds": last["thresholds"], "fixed_layers": last["fixed_layers"]})
@@ -244,7 +245,8 @@ def _train_run(run: Run, root: Path, *, resume: dict[str, Any] | None) -> list[R
     weights = f", {quant['bits']}-bit SAWB weights ({quant['coeff']})" if quant else ""
     loss = f"yolo ({cfg.detection.cls_loss})" if is_detection(data.train) else cfg.loss.preset
     print(f"run {root}: {cfg.model.name} ({n_params:,} parameters{weights}, threshold_grad={cfg.model.threshold_grad}) "
-          f"on {cfg.data.name} ({len(data.train)} train / {len(data.test)} test, T={cfg.data.n_time_bins}), "
+          f"on {cfg.data.name} ({len(data.train)} train / {len(data.val) if data.val is not None else 0} validation / "
+          f"{len(data.test)} test, T={cfg.data.n_time_bins}), "
           f"loss {loss}, {cfg.train.epochs} epochs{start}")
     progress = show_progress(cfg.train.progress)
     history = run.fit(run_dir=root, resume=resume, progress=progress)
@@ -364,8 +366,9 @@ def _ablation_table(summary: dict[str, dict[str, Any]], cfg: Config, seeds: Sequ
     lines = ["# Threshold-gradient ablation (LT-SNN Table 2)", "",
              f"{cfg.model.name} on {cfg.data.name}, T={cfg.data.n_time_bins}, {cfg.train.epochs} epochs, "
              f"loss {cfg.loss.preset}, seeds {', '.join(map(str, seeds))}. Accuracy on the test set in %, "
-             f"mean ± sample std over seeds; thresholds: mean over seeds after the last epoch.", "",
-             "| mode | runs | final acc | best acc | " + " | ".join(layers) + " |",
+             f"mean ± sample std over seeds, of the last epoch (final) and of best.pt, the epoch chosen on the "
+             f"validation split (the last epoch without one); thresholds: mean over seeds after the last epoch.", "",
+             "| mode | runs | final acc | best.pt acc | " + " | ".join(layers) + " |",
              "|---|---:|---:|---:|" + "---:|" * len(layers)]
     for mode, s in summary.items():
         cells = [f"{s['thresholds_mean'][n]:.3f}{' (fixed)' if n in s['fixed_layers'] else ''}" for n in layers]

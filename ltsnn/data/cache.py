@@ -131,7 +131,12 @@ def file_frames(job: FrameJob, i: int) -> np.ndarray:
     if windows is None:
         samples = [events]
     else:
-        samples = [events[(events["t"] >= t0) & (events["t"] < t1)] for t0, t1 in windows]
+        t = events["t"]
+        if len(t) < 2 or bool(np.all(t[1:] >= t[:-1])):         # sorted (most files): a binary search per window
+            bounds = np.searchsorted(t, np.asarray(windows, dtype=t.dtype).reshape(-1), side="left").reshape(-1, 2)
+            samples = [events[a:b] for a, b in bounds]
+        else:
+            samples = [events[(t >= t0) & (t < t1)] for t0, t1 in windows]
     out = []
     for k, sample in enumerate(samples):
         where = path if windows is None else f"{path} window {k} [{windows[k][0]}, {windows[k][1]}) µs"

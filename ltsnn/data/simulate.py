@@ -20,14 +20,38 @@ same in software:
    (and not before its refractory period has ended); each event moves L_ref by C_pixel toward L.
    Events that would fall past the step are not emitted: the rest of the change carries over to
    the next step, as a real pixel reports it once its refractory period is over.
-4. C_pixel ~ Normal(contrast_threshold, threshold_sigma), drawn once per call (one sensor records
-   the whole batch), floored at ``_MIN_THRESHOLD``; the same threshold serves ON and OFF.
+4. C_pixel ~ Normal(contrast_threshold, threshold_sigma), drawn once per sensor, floored at
+   ``_MIN_THRESHOLD``; an OFF event needs ``off_threshold_scale`` * C_pixel.
 
-There is no background noise (no spontaneous or leak events).
+Sensor effects that real recordings have, each off by default (the defaults reproduce the
+emulator as it was before they existed, event for event):
+
+- **finite bandwidth** (``cutoff_hz``): the pixel sees its log intensity through a first-order
+  low-pass, L_f += (1 - exp(-2π f_c dt)) (L - L_f), so events lag the motion and fast changes
+  are smoothed;
+- **background activity** (``background_rate_hz``): every pixel fires spontaneous events, Poisson
+  in time, ON with probability ``background_on_fraction``;
+- **hot pixels** (``hot_pixel_fraction``): that share of the pixels, chosen once per sensor, fire
+  Poisson at ``hot_pixel_rate_hz`` (same ON share).
+
+Noise and hot-pixel events are added to the signal events: they neither move L_ref nor respect
+the refractory period (at a few Hz per pixel the overlap is negligible). The sensor's fixed
+pattern (thresholds, then hot pixels) is drawn from ``rng``, or from ``sensor_seed`` so that
+several calls record with one sensor.
+
+Example:
+    >>> import numpy as np
+    >>> from ltsnn.data import simulate_saccades
+    >>> square = np.zeros((1, 8, 8), dtype=np.float32); square[0, 2:6, 2:6] = 1
+    >>> (clean,) = simulate_saccades(square, rng=np.random.default_rng(0))
+    >>> (noisy,) = simulate_saccades(square, rng=np.random.default_rng(0), background_rate_hz=5.0)
+    >>> len(clean) > 100, len(noisy) - len(clean) > 0.5 * 34 * 34 * 5.0 * 0.3
+    (True, True)
 """
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -44,18 +68,27 @@ _CHUNK = 128
 # a pixel fire on every step.
 _MIN_THRESHOLD = 0.01
 
+# Sensor settings fitted so that emulated digits match 1,000 real N-MNIST recordings (ATIS) in events
+# per sample, ON share and share of isolated (noise) events: bench/emulator_calibration.py, docs/datasets.md.
+NMNIST_SENSOR: dict = {"contrast_threshold": 0.21, "threshold_sigma": 0.03, "off_threshold_scale": 0.91,
+                       "refractory_us": 1000, "log_eps": 0.3, "cutoff_hz": 100.0, "background_rate_hz": 0.55,
+                       "background_on_fraction": 0.9, "hot_pixel_fraction": 0.005, "hot_pixel_rate_hz": 10.0}
+
 
 def simulate_saccades(images: np.ndarray, *, rng: np.random.Generator, sensor_size: tuple[int, int] = (34, 34),
                       image_size: tuple[int, int] = (28, 28), saccade: tuple[float, float] = (3.0, 5.0),
                       saccade_us: int = 100_000, dt_us: int = 1000, contrast_threshold: float = 0.2,
-                      threshold_sigma: float = 0.03, refractory_us: int = 1000,
-                      log_eps: float = 0.3) -> list[np.ndarray]:
+                      threshold_sigma: float = 0.03, refractory_us: int = 1000, log_eps: float = 0.3,
+                      off_threshold_scale: float = 1.0, cutoff_hz: float = math.inf,
+                      background_rate_hz: float = 0.0, background_on_fraction: float = 0.5,
+                      hot_pixel_fraction: float = 0.0, hot_pixel_rate_hz: float = 100.0,
+                      sensor_seed: int | None = None) -> list[np.ndarray]:
     """Turn grayscale images into event recordings made by three simulated saccades.
 
     Args:
         images: [N, H, W] grayscale, float in [0, 1] or uint8 (0..255 maps to [0, 1]).
-        rng: source of all randomness (thresholds, timestamp jitter): the output is a function
-            of the images, the parameters and the generator's state.
+        rng: source of all randomness (thresholds, timestamp jitter, noise): the output is a
+            function of the images, the parameters and the generator's state.
         sensor_size: (W, H) of the sensor in pixels.
         image_size: (W, H) in pixels that each image is upsampled to before it is placed.
         saccade: (dx, dy) in pixels: the triangle's corners are (0, 0), (+dx, +dy), (-dx, +dy).
@@ -65,6 +98,15 @@ def simulate_saccades(images: np.ndarray, *, rng: np.random.Generator, sensor_si
         threshold_sigma: standard deviation of the per-pixel threshold around C.
         refractory_us: minimum time between two events of one pixel, in µs.
         log_eps: offset added to the intensity before the log.
+        off_threshold_scale: an OFF event needs this times the pixel's threshold (1: symmetric).
+        cutoff_hz: -3 dB frequency of the pixel's first-order low-pass on log intensity, in Hz
+            (inf: none). Useful below ~1 / (2π dt_us).
+        background_rate_hz: background-activity events per pixel per second, ON and OFF together.
+        background_on_fraction: probability that a background or hot-pixel event is ON.
+        hot_pixel_fraction: share of the pixels that are hot, in [0, 1].
+        hot_pixel_rate_hz: events per second of each hot pixel.
+        sensor_seed: seed of the sensor's fixed pattern (thresholds, hot pixels), so that several
+            calls record with one sensor; None draws it from ``rng`` (one sensor per call).
 
     Returns:
         One Events array (:data:`~ltsnn.data.events.EVENT_DTYPE`) per image, sorted by time,
@@ -80,24 +122,80 @@ def simulate_saccades(images: np.ndarray, *, rng: np.random.Generator, sensor_si
     for name, value in (("contrast_threshold", contrast_threshold), ("log_eps", log_eps)):
         if not value > 0:
             raise ValueError(f"simulate_saccades: {name} is {value}; expected a positive value")
-    if threshold_sigma < 0:
-        raise ValueError(f"simulate_saccades: threshold_sigma is {threshold_sigma}; expected >= 0")
+    _check_effects(threshold_sigma=threshold_sigma, off_threshold_scale=off_threshold_scale, cutoff_hz=cutoff_hz,
+                   background_rate_hz=background_rate_hz, background_on_fraction=background_on_fraction,
+                   hot_pixel_fraction=hot_pixel_fraction, hot_pixel_rate_hz=hot_pixel_rate_hz)
 
     times_us, path = _saccade_path(saccade, saccade_us=saccade_us, dt_us=dt_us)   # [K+1], [K+1, 2] (dx, dy)
-    threshold = np.maximum(contrast_threshold + threshold_sigma * rng.standard_normal(sensor_size[::-1]),
+    pattern = rng if sensor_seed is None else np.random.default_rng(sensor_seed)
+    threshold = np.maximum(contrast_threshold + threshold_sigma * pattern.standard_normal(sensor_size[::-1]),
                            _MIN_THRESHOLD).astype(np.float32)                       # [Hs, Ws]
+    # Drawn after the thresholds and only when asked for, so the thresholds of a given seed stay as they were.
+    hot = np.flatnonzero(pattern.random(sensor_size[0] * sensor_size[1]) < hot_pixel_fraction) \
+        if hot_pixel_fraction > 0 else np.empty(0, dtype=np.int64)                  # flat y * Ws + x
     n_chunks = -(-len(images) // _CHUNK)
     seeds = rng.integers(0, np.iinfo(np.int64).max, size=n_chunks)
+    noise = _Noise(duration_us=3 * saccade_us, sensor_size=sensor_size, background_rate_hz=background_rate_hz,
+                   on_fraction=background_on_fraction, hot=hot, hot_rate_hz=hot_pixel_rate_hz)
+    # Per step: the share of the gap to the new log intensity that the low-pass closes (1: no filter).
+    smoothing = float(-np.expm1(-2 * np.pi * cutoff_hz * dt_us * 1e-6)) if math.isfinite(cutoff_hz) else 1.0
 
     def run(c: int) -> list[np.ndarray]:
-        return _simulate_chunk(images[c * _CHUNK:(c + 1) * _CHUNK], sensor_size=sensor_size, image_size=image_size,
-                               path=path, times_us=times_us, threshold=threshold, refractory_us=refractory_us,
-                               log_eps=log_eps, rng=np.random.default_rng(seeds[c]))
+        chunk_rng = np.random.default_rng(seeds[c])
+        events = _simulate_chunk(images[c * _CHUNK:(c + 1) * _CHUNK], sensor_size=sensor_size, image_size=image_size,
+                                 path=path, times_us=times_us, threshold=threshold, refractory_us=refractory_us,
+                                 log_eps=log_eps, off_threshold_scale=off_threshold_scale, smoothing=smoothing,
+                                 rng=chunk_rng)
+        # The noise draws come after the signal's, so the signal events of a seed do not depend on it.
+        return [noise.add(e, chunk_rng) for e in events] if noise.active else events
 
     # numpy releases the GIL inside its loops, so threads share the dense per-step work.
     with ThreadPoolExecutor(max_workers=min(n_chunks, os.cpu_count() or 1)) as pool:
         events = [e for chunk in pool.map(run, range(n_chunks)) for e in chunk]
     return events
+
+
+def _check_effects(*, threshold_sigma: float, off_threshold_scale: float, cutoff_hz: float,
+                   background_rate_hz: float, background_on_fraction: float, hot_pixel_fraction: float,
+                   hot_pixel_rate_hz: float) -> None:
+    checks = (("threshold_sigma", threshold_sigma, threshold_sigma >= 0, ">= 0"),
+              ("off_threshold_scale", off_threshold_scale, off_threshold_scale > 0, "> 0"),
+              ("cutoff_hz", cutoff_hz, cutoff_hz > 0, "> 0 Hz (inf: no low-pass)"),
+              ("background_rate_hz", background_rate_hz, 0 <= background_rate_hz < math.inf, "a finite rate >= 0 Hz"),
+              ("background_on_fraction", background_on_fraction, 0 <= background_on_fraction <= 1, "in [0, 1]"),
+              ("hot_pixel_fraction", hot_pixel_fraction, 0 <= hot_pixel_fraction <= 1, "in [0, 1]"),
+              ("hot_pixel_rate_hz", hot_pixel_rate_hz, 0 <= hot_pixel_rate_hz < math.inf, "a finite rate >= 0 Hz"))
+    for name, value, ok, expected in checks:
+        if not ok:                                                   # also catches NaN
+            raise ValueError(f"simulate_saccades: {name} is {value}; expected {expected}")
+
+
+class _Noise(NamedTuple):
+    """Background activity of every pixel and the hot pixels' events, added to a recording."""
+
+    duration_us: int
+    sensor_size: tuple[int, int]
+    background_rate_hz: float
+    on_fraction: float
+    hot: np.ndarray          # flat indices y * W + x of the hot pixels
+    hot_rate_hz: float
+
+    @property
+    def active(self) -> bool:
+        return self.background_rate_hz > 0 or (self.hot.size > 0 and self.hot_rate_hz > 0)
+
+    def add(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``events`` with Poisson noise events merged in, sorted by time (the signal first at equal t)."""
+        w, h = self.sensor_size
+        seconds = self.duration_us * 1e-6
+        n_background = rng.poisson(self.background_rate_hz * seconds * w * h)
+        n_hot = rng.poisson(self.hot_rate_hz * seconds, size=self.hot.size)
+        pixel = np.concatenate([rng.integers(0, w * h, size=n_background), np.repeat(self.hot, n_hot)])
+        t = rng.integers(0, self.duration_us, size=pixel.size)
+        p = rng.random(pixel.size) < self.on_fraction
+        y, x = np.divmod(pixel, w)
+        merged = np.concatenate([events, make_events(t, x, y, p)])
+        return merged[np.argsort(merged["t"], kind="stable")]
 
 
 def _as_unit_float(images: np.ndarray) -> np.ndarray:
@@ -174,9 +272,10 @@ def _axis_plan(shift: np.ndarray, *, n_out: int, n_up: int) -> _AxisPlan:
 
 def _simulate_chunk(images: np.ndarray, *, sensor_size: tuple[int, int], image_size: tuple[int, int],
                     path: np.ndarray, times_us: np.ndarray, threshold: np.ndarray, refractory_us: int,
-                    log_eps: float, rng: np.random.Generator) -> list[np.ndarray]:
+                    log_eps: float, off_threshold_scale: float, smoothing: float,
+                    rng: np.random.Generator) -> list[np.ndarray]:
     """Emulate images [B, H, W] (float32 in [0, 1]); the sensor arrays are laid out [h, B, w] over the
-    window (h, w) of pixels that the image can reach."""
+    window (h, w) of pixels that the image can reach. ``smoothing`` < 1 low-passes the log intensity."""
     b = len(images)
     plan_y = _axis_plan(path[:, 1], n_out=sensor_size[1], n_up=image_size[1])
     plan_x = _axis_plan(path[:, 0], n_out=sensor_size[0], n_up=image_size[0])
@@ -205,9 +304,12 @@ def _simulate_chunk(images: np.ndarray, *, sensor_size: tuple[int, int], image_s
     eps = np.float32(log_eps)
     window = threshold[plan_y.first:plan_y.first + h, plan_x.first:plan_x.first + w]
     threshold_pix = np.broadcast_to(window[:, None, :], (h, b, w)).ravel()                # [h*B*w]
+    # An OFF crossing needs the scaled threshold; scale 1 keeps the very same array (and results).
+    threshold_off = threshold_pix if off_threshold_scale == 1 else threshold_pix * np.float32(off_threshold_scale)
     log_ref = np.log(sample(0) + eps)
+    log_seen = log_ref.copy() if smoothing < 1 else None      # the low-passed log intensity, from rest
     upper = np.exp(log_ref + threshold_pix) - eps
-    lower = np.exp(log_ref - threshold_pix) - eps
+    lower = np.exp(log_ref - threshold_off) - eps
     ready_us = np.full(log_ref.size, np.iinfo(np.int64).min // 2)   # when each pixel may fire again
     above = np.empty(log_ref.size, dtype=bool)
     below = np.empty(log_ref.size, dtype=bool)
@@ -215,13 +317,20 @@ def _simulate_chunk(images: np.ndarray, *, sensor_size: tuple[int, int], image_s
     for k in range(1, len(times_us)):
         t_start, t_end = int(times_us[k - 1]), int(times_us[k])
         level = sample(k)
+        if log_seen is not None:
+            # The filter runs on log intensity; mapping it back to linear keeps one comparison below.
+            log_seen += np.float32(smoothing) * (np.log(level + eps) - log_seen)
+            level = np.exp(log_seen, out=level)
+            level -= eps
         np.greater_equal(level, upper, out=above)
         np.less_equal(level, lower, out=below)
         pixel = np.flatnonzero(np.logical_or(above, below, out=above))
         if pixel.size == 0:
             continue
-        ref, thr = log_ref[pixel], threshold_pix[pixel]
+        ref = log_ref[pixel]
         change = np.log(level[pixel] + eps) - ref
+        thr = threshold_pix[pixel] if threshold_off is threshold_pix else \
+            np.where(change > 0, threshold_pix[pixel], threshold_off[pixel])
         n = (np.abs(change) / thr).astype(np.int64)                       # whole thresholds crossed
         first = np.maximum(t_start + (rng.random(pixel.size) * (t_end - t_start)).astype(np.int64), ready_us[pixel])
         # Events stay inside [t_start, t_end); the rest of the change waits for a later step.
@@ -230,8 +339,12 @@ def _simulate_chunk(images: np.ndarray, *, sensor_size: tuple[int, int], image_s
         pixel, n, first, ref, thr, rising = pixel[fired], n[fired], first[fired], ref[fired], thr[fired], change[fired] > 0
         ref += np.where(rising, n, -n) * thr
         log_ref[pixel] = ref
-        upper[pixel] = np.exp(ref + thr) - eps
-        lower[pixel] = np.exp(ref - thr) - eps
+        if threshold_off is threshold_pix:
+            upper[pixel] = np.exp(ref + thr) - eps
+            lower[pixel] = np.exp(ref - thr) - eps
+        else:
+            upper[pixel] = np.exp(ref + threshold_pix[pixel]) - eps
+            lower[pixel] = np.exp(ref - threshold_off[pixel]) - eps
         ready_us[pixel] = first + n * refractory_us
         # One row per event: the j-th event of a burst comes j refractory periods after the first.
         burst = np.repeat(np.arange(pixel.size), n)

@@ -123,7 +123,8 @@ class Checkpointer:
 
     After each epoch :meth:`end_epoch` appends the record to the history and rewrites ``metrics.jsonl`` /
     ``thresholds.csv``; it writes ``checkpoints/last.pt`` every ``every`` epochs and after the last one
-    (and redraws the task's plots then), and ``checkpoints/best.pt`` on a new best ``test_<task.metric>``.
+    (and redraws the task's plots then), and ``checkpoints/best.pt`` on a new best ``val_<task.metric>`` (the
+    validation split's; a run without one has no best.pt).
     """
 
     def __init__(self, folder: RunFolder, task: "Task", optimizer: torch.optim.Optimizer,
@@ -159,8 +160,8 @@ class Checkpointer:
         return state["epoch"], state["step"]
 
     def end_epoch(self, record: Record, *, step: int) -> None:
-        key = f"test_{self.task.metric}"
-        new_best = record[key] > max((r[key] for r in self.history), default=-1.0)
+        key = f"val_{self.task.metric}"                          # chosen on validation, never on the test split
+        new_best = key in record and record[key] > max((r[key] for r in self.history), default=-1.0)
         self.history.append(record)
         epoch = record["epoch"]
         due = epoch % self.every == 0 or epoch == self.epochs

@@ -78,6 +78,7 @@ class RunData:
     seed: int = 0
     pin_memory: bool = False
     dist: Distributed = SINGLE
+    val: Dataset | None = None
 
     def train_batches(self, epoch: int) -> DataLoader:
         if not self.dist.enabled:
@@ -91,12 +92,14 @@ class RunData:
                           generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch) + self.dist.rank),
                           collate_fn=getattr(self.train, "collate_fn", None))
 
-    def test_batches(self) -> DataLoader:
-        test = self.test
+    def test_batches(self, split: str = "test") -> DataLoader:
+        """Batches of the test split (or of ``split="val"``), in order; this rank's every W-th sample with ``dist``."""
+        data = self.val if split == "val" else self.test
         if self.dist.enabled:
-            test = Subset(test, range(self.dist.rank, len(test), self.dist.world_size))
-            test.collate_fn = getattr(self.test, "collate_fn", None)
-        return test_loader(test, batch_size=self.batch_size, num_workers=self.num_workers,
+            shard = Subset(data, range(self.dist.rank, len(data), self.dist.world_size))
+            shard.collate_fn = getattr(data, "collate_fn", None)
+            data = shard
+        return test_loader(data, batch_size=self.batch_size, num_workers=self.num_workers,
                            pin_memory=self.pin_memory)
 
 
@@ -210,7 +213,8 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
     Every epoch appends a record (:func:`ltsnn.engine.metrics.epoch_record`) to ``metrics.jsonl`` and
     ``thresholds.csv`` and logs one line; :class:`~ltsnn.engine.checkpoint.Checkpointer` writes
     ``checkpoints/last.pt`` every ``checkpoint_every`` epochs and after the last (redrawing the plots), and
-    ``checkpoints/best.pt`` on a new best ``test_<task.metric>``.
+    ``checkpoints/best.pt`` on a new best ``val_<task.metric>`` of the validation split ``data.val`` (none
+    without one). The test split is evaluated after every epoch for the record only: nothing is chosen on it.
 
     Args:
         task: the task to train; its model is the plain model, built after
@@ -238,6 +242,7 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
                          model_args=model_args, config=config, dist=dist, extra=precision)
     start, step = saver.resume(resume) if resume is not None else (0, 0)
     test_batches = data.test_batches()
+    val_batches = data.test_batches("val") if data.val is not None else None
     passes = {"device": device, "progress": progress and dist.is_main, "precision": precision, "dist": dist}
     with _wrapped(task, dist, device):
         for epoch in range(start, epochs):
@@ -247,11 +252,12 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
                 train, step = _train_checked(task, data.train_batches(epoch), optimizer=optimizer, epoch=epoch + 1,
                                              step=step, guard=guard, **passes)
                 scheduler.step()
+                val = evaluate(task, val_batches, **passes) if val_batches is not None else None
                 test = evaluate(task, test_batches, **passes)
                 check_loss_finite(test["loss"], where=f"the test after epoch {epoch + 1}, step {step}")
             except TrainingStopped as e:
                 raise type(e)(f"{e}; stopped, {saver.last_good()}") from None
-            record = epoch_record(task, epoch=epoch + 1, step=step, lr=lr, train=train, test=test,
+            record = epoch_record(task, epoch=epoch + 1, step=step, lr=lr, train=train, val=val, test=test,
                                   seconds=time.perf_counter() - t0)
             if dist.is_main:
                 log(task.format_epoch(record, epochs=epochs))

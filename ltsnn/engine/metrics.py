@@ -95,32 +95,42 @@ def format_thresholds(thresholds: dict[str, float], fixed: Sequence[str]) -> str
 
 
 def epoch_record(task: Any, *, epoch: int, step: int, lr: float, train: dict[str, Any], test: dict[str, Any],
-                 seconds: float) -> Record:
-    """The record of one epoch (see the module docstring) from the train and test passes' results."""
+                 seconds: float, val: dict[str, Any] | None = None) -> Record:
+    """The record of one epoch (see the module docstring) from the train, validation (if any) and test passes'
+    results: ``train_*``, ``val_*`` and ``test_*`` keys say which split each number comes from."""
     thresholds, fixed = layer_thresholds(task.model)
     train = dict(train)
-    return {"epoch": epoch, "step": step, "train_loss": train.pop("loss"), **{f"train_{k}": v for k, v in train.items()},
-            "test_loss": test["loss"], **{f"test_{k}": v for k, v in test.items() if k not in ("loss", "firing_rates", "n")},
+
+    def scores(prefix: str, result: dict[str, Any]) -> Record:
+        return {f"{prefix}_{k}": v for k, v in result.items() if k not in ("firing_rates", "n")}
+    return {"epoch": epoch, "step": step, "train_loss": train.pop("loss"),
+            **{f"train_{k}": v for k, v in train.items()},
+            **(scores("val", val) if val is not None else {}), **scores("test", test),
             "lr": lr, **task.state_dict(), "seconds": seconds, "thresholds": thresholds, "fixed_layers": fixed,
             "firing_rates": test["firing_rates"]}
 
 
-def best_record(history: Sequence[Record], *, metric: str = "acc") -> Record:
-    """The epoch with the highest test metric ``test_<metric>`` (accuracy; detection: ``map50``), the earliest
-    on ties."""
-    return max(history, key=lambda r: (r[f"test_{metric}"], -r["epoch"]))
+def best_record(history: Sequence[Record], *, metric: str = "acc") -> Record | None:
+    """The epoch that ``best.pt`` holds: the highest validation metric ``val_<metric>`` (accuracy; detection:
+    ``map50``), the earliest on ties; None for a run without a validation split. Never chosen on the test split.
+    """
+    if not history or f"val_{metric}" not in history[0]:
+        return None
+    return max(history, key=lambda r: (r[f"val_{metric}"], -r["epoch"]))
 
 
 def format_summary(history: Sequence[Record], *, root: Path, task: Any) -> str:
-    """The lines printed at the end of a run: final and best test metric (in the task's words), final per-layer
-    thresholds."""
+    """The lines printed at the end of a run: final test metric, best.pt's epoch with its validation and test
+    metrics (in the task's words), final per-layer thresholds."""
     last, best = history[-1], best_record(history, metric=task.metric)
     seconds = sum(r["seconds"] for r in history)
 
-    def value(r: Record) -> str:
-        return task.describe({k.removeprefix("test_"): v for k, v in r.items() if k.startswith("test_")})
-    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test {value(last)}, "
-             f"best {value(best)} (epoch {best['epoch']}); run folder {root}",
+    def value(r: Record, split: str = "test") -> str:
+        return task.describe({k.removeprefix(f"{split}_"): v for k, v in r.items() if k.startswith(f"{split}_")})
+    chosen = (f"best.pt: epoch {best['epoch']}, chosen on validation {value(best, 'val')}, test {value(best)}"
+              if best is not None else "no validation split, so no best.pt")
+    lines = [f"done: {last['epoch']} epochs ({seconds:.1f} s of training and testing); final test {value(last)}; "
+             f"{chosen}; run folder {root}",
              "final thresholds per layer:"]
     for name, v in last["thresholds"].items():
         rate = last["firing_rates"].get(name)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from ltsnn.functional.neuron import THRESHOLD_GRADS, check_lif_options, lif_multistep
+from ltsnn.functional.neuron import THRESHOLD_GRADS, check_lif_options
 from ltsnn.functional.surrogate import get_surrogate
-from ltsnn.neurons.base import SpikingNeuron
+from ltsnn.kernels.lif import BACKENDS, lif_multistep
+from ltsnn.neurons.base import SpikingNeuron, check_decay
 from ltsnn.neurons.registry import register_neuron
 
 
@@ -18,6 +19,9 @@ class LIFNeuron(SpikingNeuron):
     The threshold is an ``nn.Parameter`` (init ``v_th``) trained with the gradient ``threshold_grad``, or
     a buffer when ``learn_threshold=False``. ``threshold_shape="layer"`` gives one scalar per layer (the
     paper); ``"channel"`` gives one per channel of dim 2 (``channels`` must then be set; models set it).
+    ``backend`` picks the implementation (:mod:`ltsnn.kernels`): ``"auto"`` (fused numba/triton kernels where
+    installed), ``"torch"`` (the reference), ``"numba"`` or ``"triton"``; it is not saved in the state dict,
+    so a checkpoint trained on one backend runs on any other.
 
     Example:
         >>> import torch
@@ -31,8 +35,10 @@ class LIFNeuron(SpikingNeuron):
     def __init__(self, *, v_th: float = 1.0, learn_threshold: bool = True, threshold_grad: str = "sgp",
                  threshold_shape: str = "layer", channels: int = 0, decay: float = 0.5, input_scale: float = 1.0,
                  reset: str = "hard", detach_reset: bool = False, fire_on_equal: bool = True,
-                 surrogate: str = "triangle", width: float | None = None):
+                 surrogate: str = "triangle", width: float | None = None, backend: str = "auto"):
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"LIFNeuron: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
         self.check_threshold_grad(threshold_grad)
         check_lif_options(threshold_grad=threshold_grad, reset=reset)
         get_surrogate(surrogate)
@@ -47,9 +53,10 @@ class LIFNeuron(SpikingNeuron):
         self.register_threshold(init, learn=learn_threshold)
         self.threshold_grad = threshold_grad
         self.threshold_shape = threshold_shape
-        self.decay, self.input_scale, self.reset_mode = decay, input_scale, reset
+        self.decay, self.input_scale, self.reset_mode = check_decay(decay, where="LIFNeuron"), input_scale, reset
         self.detach_reset, self.fire_on_equal = detach_reset, fire_on_equal
         self.surrogate, self.width = surrogate, width
+        self.backend = backend
 
     def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
         if self.threshold_shape == "channel":
@@ -63,10 +70,10 @@ class LIFNeuron(SpikingNeuron):
             x_seq, v_th, v_init=v_init, decay=self.decay, input_scale=self.input_scale, reset=self.reset_mode,
             detach_reset=self.detach_reset, fire_on_equal=self.fire_on_equal,
             threshold_grad=self.threshold_grad if self.learnable else "fixed",
-            surrogate=self.surrogate, width=self.width)
+            surrogate=self.surrogate, width=self.width, backend=self.backend)
 
     def extra_repr(self) -> str:
         grad = self.threshold_grad if self.learnable else "fixed"
         return (f"threshold_grad={grad!r}, threshold_shape={self.threshold_shape!r}, "
                 f"decay={self.decay}, input_scale={self.input_scale}, reset={self.reset_mode!r}, "
-                f"surrogate={self.surrogate!r}")
+                f"surrogate={self.surrogate!r}, backend={self.backend!r}")

@@ -8,7 +8,9 @@ import pytest
 MODULES = ["ltsnn.files", "ltsnn.data", "ltsnn.data.representations", "ltsnn.data.box_filter",
            "ltsnn.data.functional.boxes", "ltsnn.data.functional.frames", "ltsnn.data.functional.resize",
            "ltsnn.data.io.boxes", "ltsnn.data.io.dat", "ltsnn.data.datasets.registry", "ltsnn.data.datasets.moving_shapes",
-           "ltsnn.data.cache", "ltsnn.data.fingerprint", "ltsnn.data.io.jit", "ltsnn.data.io.samples"]
+           "ltsnn.data.cache", "ltsnn.data.fingerprint", "ltsnn.data.io.jit", "ltsnn.data.io.samples",
+           "ltsnn.data.simulate", "ltsnn.data.datasets.idx", "ltsnn.data.datasets.images",
+           "ltsnn.data.datasets.validation"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,8 +6,8 @@ it on first use, so nothing else needs importing first.
 """
 
 # Importing a data set's module registers it.
-from ltsnn.data.datasets import (cifar10dvs, dvs_gesture, gen1, moving_shapes, ncaltech101, ncars,  # noqa: F401
-                                 ndigits, nmnist, nmnist_small)
+from ltsnn.data.datasets import (cifar10dvs, dvs_gesture, gen1, images, moving_shapes, ncaltech101,  # noqa: F401
+                                 ncars, ndigits, nfashion, nmnist, nmnist_small)
 from ltsnn.data.datasets.augmented import AugmentedFrames
 from ltsnn.data.datasets.detection import DetectionFrameDataset, collate_detection
 from ltsnn.data.datasets.frames import FrameDataset

@@ -24,7 +24,9 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
     written = []
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "test"):
+    for split in ("train", "val", "test"):
+        if f"{split}_loss" not in history[0]:                  # a run without a validation split
+            continue
         ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], marker=".", label=split)
         ax_acc.plot(epochs, [100 * r[f"{split}_acc"] for r in history], marker=".", label=split)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")

@@ -108,16 +108,18 @@ class ClassificationTask:
     def report_lines(self, test: Mapping[str, Any], history: Sequence[Record]) -> list[str]:
         """The report's Markdown lines on accuracy: the measured pass, the run's final and best epoch."""
         last, best = history[-1], best_record(history)
+        chosen = (f"best.pt (epoch {best['epoch']}, chosen on validation accuracy {100 * best['val_acc']:.2f}%) "
+                  f"test {100 * best['test_acc']:.2f}%" if best is not None else "no validation split, no best.pt")
         return [f"- test accuracy **{100 * test['acc']:.2f}%**, loss {test['loss']:.4f}",
-                f"- over the run: final test accuracy {100 * last['test_acc']:.2f}% (epoch {last['epoch']}), "
-                f"best {100 * best['test_acc']:.2f}% (epoch {best['epoch']})", "",
-                "![accuracy and loss](accuracy_loss.png)", ""]
+                f"- over the run: final test accuracy {100 * last['test_acc']:.2f}% (epoch {last['epoch']}); {chosen}",
+                "", "![accuracy and loss](accuracy_loss.png)", ""]
 
     def format_epoch(self, r: Record, *, epochs: int) -> str:
         """The one line printed after every epoch."""
         width = len(str(epochs))
+        val = f"| val acc {100 * r['val_acc']:.2f}% " if "val_acc" in r else ""
         return (f"epoch {r['epoch']:>{width}}/{epochs} | train loss {r['train_loss']:.4f} "
-                f"acc {100 * r['train_acc']:.2f}% | test loss {r['test_loss']:.4f} acc {100 * r['test_acc']:.2f}% "
+                f"acc {100 * r['train_acc']:.2f}% {val}| test loss {r['test_loss']:.4f} acc {100 * r['test_acc']:.2f}% "
                 f"| lr {r['lr']:.2e} | omega {r['omega']:.4f} | {r['seconds']:.1f} s "
                 f"| vth {format_thresholds(r['thresholds'], r['fixed_layers'])}")
 

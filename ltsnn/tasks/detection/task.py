@@ -185,8 +185,9 @@ class DetectionTask:
         rows = [f"| {name} | {test['per_class_ap50'][name]:.4f} | {ap:.4f} |" for name, ap in test["per_class_ap"].items()]
         return [f"- test **mAP50 {test['map50']:.4f}**, mAP@[.5:.95] {test['map']:.4f}, mAP75 {test['map75']:.4f} "
                 f"(COCO), VOC every-point AP50 {test['voc_ap50']:.4f}; loss {test['loss']:.4f}",
-                f"- over the run: final mAP50 {last['test_map50']:.4f} (epoch {last['epoch']}), best "
-                f"{best['test_map50']:.4f} (epoch {best['epoch']})", "",
+                f"- over the run: final mAP50 {last['test_map50']:.4f} (epoch {last['epoch']}); " + (
+                    f"best.pt (epoch {best['epoch']}, chosen on validation mAP50 {best['val_map50']:.4f}) test "
+                    f"{best['test_map50']:.4f}" if best is not None else "no validation split, no best.pt"), "",
                 "| class | AP50 | AP@[.5:.95] |", "|---|---:|---:|", *rows, "",
                 "![loss and mAP](loss_map.png)", "", "![predicted and true boxes](examples.png)", ""]
 
