@@ -54,11 +54,14 @@ def train_loader(dataset: Dataset, *, batch_size: int, num_workers: int, seed: i
                       pin_memory=pin_memory, collate_fn=getattr(dataset, "collate_fn", None))
 
 
-def test_loader(dataset: Dataset, *, batch_size: int, num_workers: int, pin_memory: bool = False) -> DataLoader:
+def test_loader(dataset: Dataset, *, batch_size: int, num_workers: int, pin_memory: bool = False,
+                persistent: bool = False) -> DataLoader:
     """Batches in dataset order. Its own generator (for the workers' seeds) keeps evaluation from drawing
-    on the global one, so testing more or less often does not change the training run."""
+    on the global one, so testing more or less often does not change the training run. ``persistent``
+    keeps the worker processes between passes (a loader made once and evaluated after every epoch)."""
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                       pin_memory=pin_memory, generator=torch.Generator().manual_seed(0),
+                      persistent_workers=persistent and num_workers > 0,
                       collate_fn=getattr(dataset, "collate_fn", None))
 
 
@@ -100,7 +103,7 @@ class RunData:
             shard.collate_fn = getattr(data, "collate_fn", None)
             data = shard
         return test_loader(data, batch_size=self.batch_size, num_workers=self.num_workers,
-                           pin_memory=self.pin_memory)
+                           pin_memory=self.pin_memory, persistent=True)
 
 
 def _bar(iterable: Iterable, *, enabled: bool, desc: str, total: int) -> Any:

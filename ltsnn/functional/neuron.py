@@ -119,6 +119,24 @@ class _LIFMultiStep(torch.autograd.Function):
         return g_x, g_vth, g_v_init, None, None, None, None, None, None, None, None
 
 
+def per_step(value: Tensor | float, name: str, x_seq: Tensor) -> Tensor:
+    """``value`` as a tensor of ``x_seq``'s dtype and device, checked to broadcast to one step ``x_seq[0]``.
+
+    Raises:
+        ValueError: naming ``name`` and both shapes (e.g. a per-channel threshold of the wrong length).
+    """
+    step_shape = x_seq.shape[1:]
+    value = torch.as_tensor(value, dtype=x_seq.dtype, device=x_seq.device)
+    try:
+        fits = value.dim() <= len(step_shape) and torch.broadcast_shapes(value.shape, step_shape) == step_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"lif_multistep: {name} of shape {tuple(value.shape)} must broadcast to one step "
+                         f"{tuple(step_shape)} (e.g. [C, 1, 1] for per-channel values)")
+    return value
+
+
 def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0,
                   decay: float = 0.5, input_scale: float = 1.0, reset: str = "hard",
                   detach_reset: bool = False, fire_on_equal: bool = True,
@@ -147,15 +165,7 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
     if x_seq.dim() < 2 or x_seq.shape[0] < 1:
         raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...] with T >= 1, got {tuple(x_seq.shape)}")
     s = get_surrogate(surrogate)
-    v_th = torch.as_tensor(v_th, dtype=x_seq.dtype, device=x_seq.device)
-    step_shape = x_seq.shape[1:]
-    try:
-        fits = v_th.dim() <= len(step_shape) and torch.broadcast_shapes(v_th.shape, step_shape) == step_shape
-    except RuntimeError:
-        fits = False
-    if not fits:
-        raise ValueError(f"lif_multistep: v_th of shape {tuple(v_th.shape)} must broadcast to one step "
-                         f"{tuple(step_shape)} (e.g. [C, 1, 1] for per-channel thresholds)")
+    v_th = per_step(v_th, "v_th", x_seq)
     v_init = torch.as_tensor(v_init, dtype=x_seq.dtype, device=x_seq.device).expand_as(x_seq[0])
     return _LIFMultiStep.apply(x_seq, v_th, v_init, float(decay), float(input_scale), reset == "hard",
                                bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,

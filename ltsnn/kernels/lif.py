@@ -150,16 +150,7 @@ lif_forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 def _per_neuron(value: Tensor | float, name: str, like: Tensor) -> Tensor:
     """``value`` broadcast to one step ``like.shape[1:]`` and flattened to ``[N]`` (differentiably)."""
-    step_shape = like.shape[1:]
-    value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
-    try:
-        fits = value.dim() <= len(step_shape) and torch.broadcast_shapes(value.shape, step_shape) == step_shape
-    except RuntimeError:
-        fits = False
-    if not fits:
-        raise ValueError(f"lif_multistep: {name} of shape {tuple(value.shape)} must broadcast to one step "
-                         f"{tuple(step_shape)} (e.g. [C, 1, 1] for per-channel values)")
-    return value.expand(step_shape).reshape(-1).contiguous()
+    return functional.per_step(value, name, like).expand(like.shape[1:]).reshape(-1).contiguous()
 
 
 def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0, decay: float = 0.5,
