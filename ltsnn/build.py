@@ -37,7 +37,7 @@ from ltsnn.engine.precision import Precision
 from ltsnn.layers.quant import quantize_weights
 from ltsnn.layers.sync_norm import convert_sync_batchnorm
 from ltsnn.models import create_model
-from ltsnn.neurons import NeuronSpec, find_neurons
+from ltsnn.neurons import NeuronSpec, find_neurons, reset_states
 from ltsnn.tasks.classification import ClassificationLoss, ClassificationTask
 from ltsnn.data.box_filter import box_filter_preset
 from ltsnn.tasks.detection import DetectionTask, YoloLoss
@@ -211,13 +211,28 @@ def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mappin
     elif model_args is None:
         raise ValueError("build_run: a given model needs its model_args (how a checkpoint rebuilds it)")
     set_neuron_backend(model, cfg.train.neuron_backend)
-    if dist.enabled and cfg.train.sync_batchnorm:
-        model = convert_sync_batchnorm(model)                   # same parameters and state-dict keys
+    if dist.enabled:
+        materialize(model, train)
+        if cfg.train.sync_batchnorm:
+            model = convert_sync_batchnorm(model)               # same parameters and state-dict keys
     device = rank_device(cfg.train.device, dist)
     optimizer, scheduler = build_optimizer(cfg.optim, model, epochs=cfg.train.epochs)
     data = RunData(train, test, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers, seed=cfg.train.seed,
                    pin_memory=device.startswith("cuda"), dist=dist, val=val)
     return Run(cfg, data, build_task(cfg, model, train), optimizer, scheduler, dict(model_args), device)
+
+
+def materialize(model: nn.Module, data: Dataset) -> None:
+    """Give parameters sized by the first input (LM-HT's T-GIM ``M``) their size, by one forward of one
+    training sample in eval mode without gradients: DistributedDataParallel registers the parameters
+    when it wraps the model, so they must not change shape afterwards. Nothing is learned or drawn
+    (no dropout, no batch-norm statistics update)."""
+    was_training = model.training
+    frames = torch.as_tensor(data[0][0])                        # one sample [T, C, H, W]
+    with torch.no_grad():
+        model.eval()(frames.unsqueeze(1))                       # time-major [T, 1, C, H, W]
+    reset_states(model)
+    model.train(was_training)
 
 
 def set_neuron_backend(model: nn.Module, backend: str) -> None:

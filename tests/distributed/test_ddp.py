@@ -83,6 +83,20 @@ def test_a_killed_rank_resumes_to_the_uninterrupted_result(runs, tmp_path):
     assert [r["test_acc"] for r in a["history"]] == [r["test_acc"] for r in b["history"]]
 
 
+@pytest.mark.slow
+def test_lmht_whose_matrix_is_sized_by_the_first_input_trains_on_two_processes(tmp_path):
+    # LM-HT's T-GIM M takes its size from the first input; DDP must see it sized (build.materialize).
+    args = [*ARGS[:4], "train.epochs=1", "optim.lr=5e-3", "train.sync_batchnorm=true", "model.neuron=lmht",
+            "model.threshold_grad=fixed"]
+    one = run([*args, f"train.out_dir={tmp_path / 'one'}"])
+    two = run([*args, f"train.out_dir={tmp_path / 'two'}"], procs=2)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    a = load_checkpoint(only_run(tmp_path / "one") / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(only_run(tmp_path / "two") / "checkpoints" / "last.pt")["model"]
+    assert any(k.endswith(".M") and v.numel() for k, v in a.items())
+    assert max_difference(a, b) < 1e-7
+
+
 @pytest.mark.parametrize("n, batch, world", [(48, 15, 2), (10, 4, 3), (7, 16, 2), (5, 2, 4)])
 def test_shards_are_disjoint_and_their_union_is_the_epoch(n, batch, world):
     batches = global_batches(n, batch_size=batch, seed=epoch_seed(3, 1))
