@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 INDEX_LOADER_WORKERS = 0
 
@@ -140,18 +140,3 @@ def shard_batches(batches: Sequence[Sequence[int]], *, rank: int, world_size: in
         else:
             shards.append(([batch[0]], 0.0))
     return shards
-
-
-class ShardSampler(Sampler[list[int]]):
-    """A batch sampler that yields one rank's shards (:func:`shard_batches`); ``weights[i]`` is the loss
-    weight of the i-th batch it yields."""
-
-    def __init__(self, shards: Sequence[tuple[list[int], float]]):
-        self.batches = [b for b, _ in shards]
-        self.weights = [w for _, w in shards]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)

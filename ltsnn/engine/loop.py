@@ -9,6 +9,7 @@ run would have taken; on the CPU the weights come out bit-identical.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -17,10 +18,10 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from ltsnn.engine.checkpoint import Checkpointer
-from ltsnn.engine.distributed import SINGLE, Distributed, ShardSampler, global_batches, shard_batches
+from ltsnn.engine.distributed import SINGLE, Distributed, global_batches, shard_batches
 from ltsnn.engine.guard import (DivergenceGuard, NonFiniteWeightsError, TrainingStopped, check_loss_finite,
                                 first_non_finite)
 from ltsnn.engine.metrics import Record, RunFolder, epoch_record
@@ -65,6 +66,48 @@ def test_loader(dataset: Dataset, *, batch_size: int, num_workers: int, pin_memo
                       collate_fn=getattr(dataset, "collate_fn", None))
 
 
+class EpochBatches(Sampler[list[tuple[int, int]]]):
+    """Batch sampler of a whole run: after :meth:`set_epoch`, the epoch's batches exactly as
+    :func:`train_loader` draws them (:func:`~ltsnn.engine.distributed.global_batches`), cut to this rank's
+    shards (all of each batch for one process), as ``(epoch, index)`` keys; ``weights`` are the shards'
+    loss weights."""
+
+    def __init__(self, n: int, *, batch_size: int, seed: int, dist: Distributed = SINGLE):
+        self.n, self.batch_size, self.seed, self.dist = n, batch_size, seed, dist
+        self.batches: list[list[tuple[int, int]]] = []
+        self.weights: list[float] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        batches = global_batches(self.n, batch_size=self.batch_size, seed=epoch_seed(self.seed, epoch))
+        shards = shard_batches(batches, rank=self.dist.rank, world_size=self.dist.world_size)
+        self.batches = [[(epoch, i) for i in indices] for indices, _ in shards]
+        self.weights = [w for _, w in shards]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _EpochItems(Dataset):
+    """A training set read by ``(epoch, index)``: it is told the epoch (augmentation draws from (seed, epoch,
+    index)) in whichever process loads the item, so worker processes can outlive an epoch."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset, self.epoch = dataset, None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        if epoch != self.epoch and hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        self.epoch = epoch
+        return self.dataset[index]
+
+
 @dataclass(frozen=True)
 class RunData:
     """The training and test sets of a run and how they are batched.
@@ -84,15 +127,18 @@ class RunData:
     val: Dataset | None = None
 
     def train_batches(self, epoch: int) -> DataLoader:
-        if not self.dist.enabled:
-            return train_loader(self.train, batch_size=self.batch_size, num_workers=self.num_workers,
-                                seed=self.seed, epoch=epoch, pin_memory=self.pin_memory)
-        if hasattr(self.train, "set_epoch"):
-            self.train.set_epoch(epoch)
-        batches = global_batches(len(self.train), batch_size=self.batch_size, seed=epoch_seed(self.seed, epoch))
-        sampler = ShardSampler(shard_batches(batches, rank=self.dist.rank, world_size=self.dist.world_size))
-        return DataLoader(self.train, batch_sampler=sampler, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          generator=torch.Generator().manual_seed(epoch_seed(self.seed, epoch) + self.dist.rank),
+        """The batches of training epoch ``epoch`` (0-based): those of :func:`train_loader`, or this rank's
+        shards of them. One loader serves every epoch, so its worker processes persist across epochs."""
+        loader = self._train_loader
+        loader.batch_sampler.set_epoch(epoch)
+        return loader
+
+    @functools.cached_property
+    def _train_loader(self) -> DataLoader:
+        sampler = EpochBatches(len(self.train), batch_size=self.batch_size, seed=self.seed, dist=self.dist)
+        return DataLoader(_EpochItems(self.train), batch_sampler=sampler, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed + self.dist.rank),
                           collate_fn=getattr(self.train, "collate_fn", None))
 
     def test_batches(self, split: str = "test") -> DataLoader:

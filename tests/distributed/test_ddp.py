@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from ltsnn.engine import load_checkpoint
-from ltsnn.engine.distributed import ShardSampler, global_batches, shard_batches
-from ltsnn.engine.loop import epoch_seed, train_loader
+from ltsnn.engine.distributed import Distributed, global_batches, shard_batches
+from ltsnn.engine.loop import EpochBatches, epoch_seed, train_loader
 
 DRIVER = Path(__file__).with_name("ddp_driver.py")
 ARGS = ["data.name=tiny64", "data.n_time_bins=3", "data.batch_size=15", "train.progress=never", "train.epochs=3",
@@ -122,5 +122,8 @@ def test_global_batches_are_the_one_process_loader_order():
     for workers in (0, 2):
         loader = train_loader(Index(), batch_size=8, num_workers=workers, seed=5, epoch=2)
         assert [b.tolist() for b in loader] == global_batches(37, batch_size=8, seed=epoch_seed(5, 2))
-    sampler = ShardSampler(shard_batches([[1, 2, 3]], rank=0, world_size=2))
-    assert list(sampler) == [[1, 3]] and sampler.weights == [pytest.approx(4 / 3)]
+    sampler = EpochBatches(37, batch_size=8, seed=5, dist=Distributed(rank=1, world_size=2))
+    sampler.set_epoch(2)
+    batches = global_batches(37, batch_size=8, seed=epoch_seed(5, 2))
+    assert list(sampler) == [[(2, i) for i in b[1::2]] for b in batches]
+    assert sampler.weights == [pytest.approx(2 * len(b[1::2]) / len(b)) for b in batches]

@@ -134,3 +134,26 @@ def test_firing_rate_monitor_counts_spikes_and_removes_its_hooks(model, data):
     assert rates == pytest.approx({n: float(s.mean()) for n, s in spikes.items()})
     assert rates[next(iter(rates))] > 0
     assert all(not m._forward_hooks for _, m in neuron_layers(model))
+
+
+def test_the_run_loader_keeps_its_workers_and_gives_the_same_batches_for_any_worker_count():
+    from ltsnn.data.datasets import AugmentedFrames, FrameDataset
+    from ltsnn.data.transforms import create_transform
+    from ltsnn.engine import RunData
+
+    g = torch.Generator().manual_seed(0)
+    frames = (torch.rand(20, 3, 2, 8, 8, generator=g) < 0.3).numpy().astype("float32")
+    base = FrameDataset(frames, torch.arange(20).numpy() % 4, classes=list("abcd"))
+    train = AugmentedFrames(base, create_transform("frames_roll", max_shift=2), seed=1)
+    runs = {}
+    for workers in (0, 2):
+        data = RunData(train, base, batch_size=6, num_workers=workers, seed=3)
+        runs[workers] = [[x for x, _ in data.train_batches(epoch)] for epoch in range(2)]
+        assert data.train_batches(0) is data.train_batches(1)          # one loader (its workers persist)
+        assert data.train_batches(0).persistent_workers == (workers > 0)
+    for a, b in zip(runs[0], runs[2], strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    # Epoch 1 reshuffles and redraws the augmentation; both follow (seed, epoch) alone.
+    assert not torch.equal(torch.cat(runs[0][0]), torch.cat(runs[0][1]))
+    reference = [x for x, _ in train_loader(train, batch_size=6, num_workers=0, seed=3, epoch=1)]
+    assert all(torch.equal(x, y) for x, y in zip(runs[0][1], reference, strict=True))   # the same order as ever

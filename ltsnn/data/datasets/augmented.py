@@ -15,7 +15,7 @@ class AugmentedFrames(Dataset):
     The cache (or the in-memory frames) holds un-augmented frames; each item is transformed when it
     is read, with a generator that depends only on (seed, epoch, index), so the draws do not depend
     on the worker count or the loading order. Call :meth:`set_epoch` at the start of every epoch
-    (``ltsnn.engine.train_loader`` does); until then the epoch is 0.
+    (``ltsnn.engine.train_loader`` and ``RunData.train_batches`` do); until then the epoch is 0.
 
     Attributes:
         dataset: the wrapped data set (items (float32 [T, C, H, W], label)).
