@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from ltsnn.functional.ilif import ilif_gen1_multistep, ilif_multistep
+from ltsnn.functional.ilif import ilif_gen1_multistep
+from ltsnn.kernels.ilif import ilif_multistep
+from ltsnn.kernels.lif import BACKENDS
 from ltsnn.neurons.base import SpikingNeuron, check_decay
 from ltsnn.neurons.registry import register_neuron
 
@@ -24,6 +26,8 @@ class ILIFNeuron(SpikingNeuron):
 
     Input and output are ``[T, B, ...]``; outputs are integers in {0..D} (expand them with
     :func:`ltsnn.functional.ilif.expand_integer_spikes` for spike-driven inference). Defaults D = 4, β = 0.25.
+    ``backend`` picks the implementation (:mod:`ltsnn.kernels.ilif`): ``"auto"`` (the fused numba kernel on
+    the CPU where installed), ``"torch"`` (the reference) or ``"numba"``; it is not saved in the state dict.
 
     Example:
         >>> import torch
@@ -31,16 +35,19 @@ class ILIFNeuron(SpikingNeuron):
         [3.0, 4.0]
     """
 
-    def __init__(self, *, levels: int = 4, decay: float = 0.25):
+    def __init__(self, *, levels: int = 4, decay: float = 0.25, backend: str = "auto"):
         super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"ILIFNeuron: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
         self.levels = _check_levels(levels, "ILIFNeuron")
         self.decay = check_decay(decay, where="ILIFNeuron")
+        self.backend = backend
 
     def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-        return ilif_multistep(x_seq, levels=self.levels, decay=self.decay, v_init=v_init)
+        return ilif_multistep(x_seq, levels=self.levels, decay=self.decay, v_init=v_init, backend=self.backend)
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, decay={self.decay}"
+        return f"levels={self.levels}, decay={self.decay}, backend={self.backend!r}"
 
 
 @register_neuron("ilif_gen1")

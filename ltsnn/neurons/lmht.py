@@ -14,7 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltsnn.functional.lmht import lmht_binary_multistep, lmht_leak, lmht_multistep, mht_multistep, tgim_weights
+from ltsnn.functional.lmht import lmht_binary_multistep, lmht_leak, lmht_multistep, tgim_weights
+from ltsnn.kernels.lif import BACKENDS
+from ltsnn.kernels.mht import mht_multistep
 from ltsnn.neurons.base import SpikingNeuron
 from ltsnn.neurons.registry import register_neuron
 
@@ -30,7 +32,9 @@ class MHTNeuron(SpikingNeuron):
 
     Input and output are time-major ``[T, B, ...]``. ``levels=1`` is the IF neuron of the official L = 1
     path (surrogate window [θ/2, 3θ/2]). ``v_init`` is the membrane each sequence starts from (absolute
-    units; θ/2 for conversion). θ (``v_th``) is a buffer.
+    units; θ/2 for conversion). θ (``v_th``) is a buffer. ``backend`` picks the implementation
+    (:mod:`ltsnn.kernels.mht`): ``"auto"`` (the fused numba kernel on the CPU where installed), ``"torch"``
+    (the reference) or ``"numba"``; it is not saved in the state dict.
 
     Example:
         >>> import torch
@@ -38,32 +42,38 @@ class MHTNeuron(SpikingNeuron):
         [2.0, 0.0]
     """
 
-    def __init__(self, *, levels: int = 2, v_th: float = 1.0, leak: float = 1.0, v_init: float = 0.0):
+    def __init__(self, *, levels: int = 2, v_th: float = 1.0, leak: float = 1.0, v_init: float = 0.0,
+                 backend: str = "auto"):
         super().__init__()
         _check_theta(v_th, levels, type(self).__name__)
+        if backend not in BACKENDS:
+            raise ValueError(f"{type(self).__name__}: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
         self.register_threshold(torch.tensor(float(v_th)), learn=False)
         self.register_buffer("v_init", torch.tensor(float(v_init)))
         self.levels, self.leak = int(levels), float(leak)
+        self.backend = backend
 
     def resting_state(self) -> torch.Tensor:
         return self.v_init
 
     def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-        return mht_multistep(x_seq, self.v_th, levels=self.levels, leak=self.leak, v_init=v_init)
+        return mht_multistep(x_seq, self.v_th, levels=self.levels, leak=self.leak, v_init=v_init,
+                             backend=self.backend)
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, v_th={float(self.v_th)}, leak={self.leak}, v_init={float(self.v_init)}"
+        return (f"levels={self.levels}, v_th={float(self.v_th)}, leak={self.leak}, v_init={float(self.v_init)}, "
+                f"backend={self.backend!r}")
 
 
 @register_neuron("if_convert")
 class IFConvertNeuron(MHTNeuron):
     """The IF neuron that replaces a QCFS activation: θ = λ_QCFS, v(0) = θ/2, soft reset, output spike·θ (§2.7).
 
-    Input and output are ``[T, B, ...]``; ``v_th`` is the QCFS layer's λ.
+    Input and output are ``[T, B, ...]``; ``v_th`` is the QCFS layer's λ; ``backend`` as :class:`MHTNeuron`.
     """
 
-    def __init__(self, *, v_th: float = 8.0):
-        super().__init__(levels=1, v_th=v_th, v_init=0.5 * v_th)
+    def __init__(self, *, v_th: float = 8.0, backend: str = "auto"):
+        super().__init__(levels=1, v_th=v_th, v_init=0.5 * v_th, backend=backend)
 
 
 @register_neuron("lmht")
