@@ -251,3 +251,45 @@ def test_module_state_carries_over_until_reset():
 def test_unknown_neuron_lists_known():
     with pytest.raises(ValueError, match="lif"):
         create_neuron("izhikevich")
+
+
+# ---------------------------------------------------------------------------------------------- SGP weighting
+
+SGP_WEIGHT_FORMULAS = {                       # LT-SNN Table 11, as docs/recipes.md specifies them
+    "sigmoid": lambda x: 1 / (1 + torch.exp(-x)),
+    "arctan": lambda x: 0.5 + torch.atan(torch.pi * x / 4) / torch.pi,
+    "triangle": lambda x: torch.clamp(1 - x.abs(), min=0),
+    "piecewise": lambda x: torch.clamp(0.5 + x / 4, 0, 1),
+}
+
+
+@pytest.mark.parametrize("weight", sorted(SGP_WEIGHT_FORMULAS))
+@pytest.mark.parametrize("mode", ["sgp", "sgp_official"])
+def test_the_sgp_weighting_functions_of_table_11(weight, mode):
+    # One step (T = 1, no later step): ∂L/∂V_th = −Σ g · tri(x) · (1{sgp_official} + w(x) · S), x = u − V_th.
+    torch.manual_seed(0)
+    x_in = (torch.rand(1, 2, 50, dtype=torch.float64) * 2.4).requires_grad_()
+    v_th = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(1, 2, 50, dtype=torch.float64)
+    spikes, _ = lif_multistep(x_in, v_th, threshold_grad=mode, sgp_weight=weight)
+    (spikes * g).sum().backward()
+    x = x_in.detach() - 1.0
+    tri = torch.clamp(1 - x.abs(), min=0)
+    s = (x >= 0).double()
+    expected = -(g * tri * ((1.0 if mode == "sgp_official" else 0.0) + SGP_WEIGHT_FORMULAS[weight](x) * s)).sum()
+    torch.testing.assert_close(v_th.grad, expected, rtol=1e-12, atol=1e-12)
+    if weight != "sigmoid":                                  # the choice matters
+        default_th = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+        (lif_multistep(x_in.detach(), default_th, threshold_grad=mode)[0] * g).sum().backward()
+        assert not torch.allclose(default_th.grad, v_th.grad)
+
+
+def test_sgp_weight_is_checked_and_routes_the_fused_backends():
+    with pytest.raises(ValueError, match="unknown sgp_weight 'tanh'"):
+        LIFNeuron(sgp_weight="tanh")
+    with pytest.raises(ValueError, match="threshold_grad='stsg' does not use"):
+        LIFNeuron(threshold_grad="stsg", sgp_weight="arctan")
+    with pytest.raises(ValueError, match="weights SGP with the sigmoid only"):
+        LIFNeuron(sgp_weight="arctan", backend="numba")(torch.rand(2, 1, 3))
+    fixed_first = LIFNeuron(sgp_weight="arctan", learn_threshold=False)         # reads no σ: runs
+    assert fixed_first(torch.full((2, 1, 3), 1.2)).sum() > 0

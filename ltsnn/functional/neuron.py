@@ -33,6 +33,16 @@ and the threshold gradient ∂L/∂V_th = Σ_{t,b,...} G_t · d_t with, per mode
     ========================  ===========================  ===============================
 
 where m(x) = S_t (the neuron fired). A soft reset adds its direct term −Σ ∂L/∂v_t · S_t.
+
+σ is the SGP weighting function of Eq. 10; LT-SNN Table 11 compares it with "ArcTan", "Triangle" and
+"Piece-wise", named without formulas. ``sgp_weight`` (:data:`SGP_WEIGHTS`) replaces σ wherever it
+appears (``sgp``, ``sgp_official``, ``penalty_for_all``) by one of (our reading, docs/recipes.md; each
+but the triangle keeps σ's value ½ and slope ¼ at 0)::
+
+    sigmoid     1 / (1 + e^−x)                 the paper, exact
+    arctan      ½ + arctan(πx/4) / π           SpikingJelly's ATan primitive with α = ½
+    triangle    max(0, 1 − |x|)                the paper's own triangle (Eq. 5)
+    piecewise   clamp(½ + x/4, 0, 1)           the piece-wise linear ("hard") sigmoid
 """
 
 from __future__ import annotations
@@ -45,14 +55,27 @@ Tensor = torch.Tensor
 
 THRESHOLD_GRADS = ("fixed", "stsg", "sgp", "sgp_official", "penalty_for_all")
 RESETS = ("hard", "soft")
+SGP_WEIGHTS = {                                                 # x -> w(x), in place where possible
+    "sigmoid": lambda x: x.sigmoid_(),
+    "arctan": lambda x: x.mul_(torch.pi / 4).atan_().div_(torch.pi).add_(0.5),
+    "triangle": lambda x: x.abs_().neg_().add_(1.0).clamp_(min=0.0),
+    "piecewise": lambda x: x.mul_(0.25).add_(0.5).clamp_(0.0, 1.0),
+}
+SGP_WEIGHT_MODES = ("sgp", "sgp_official", "penalty_for_all")  # the modes that read the weighting
 
 
-def check_lif_options(*, threshold_grad: str, reset: str) -> None:
-    """Raise a ValueError naming the option if a mode is unknown."""
+def check_lif_options(*, threshold_grad: str, reset: str, sgp_weight: str = "sigmoid") -> None:
+    """Raise a ValueError naming the option if a mode is unknown, or ``sgp_weight`` is set for a mode that
+    never reads it."""
     if threshold_grad not in THRESHOLD_GRADS:
         raise ValueError(f"unknown threshold_grad {threshold_grad!r}; expected one of {list(THRESHOLD_GRADS)}")
     if reset not in RESETS:
         raise ValueError(f"unknown reset {reset!r}; expected one of {list(RESETS)}")
+    if sgp_weight not in SGP_WEIGHTS:
+        raise ValueError(f"unknown sgp_weight {sgp_weight!r}; expected one of {list(SGP_WEIGHTS)}")
+    if sgp_weight != "sigmoid" and threshold_grad not in SGP_WEIGHT_MODES:
+        raise ValueError(f"sgp_weight={sgp_weight!r} weights the SGP gradient, which threshold_grad="
+                         f"{threshold_grad!r} does not use (expected one of {list(SGP_WEIGHT_MODES)})")
 
 
 class _LIFMultiStep(torch.autograd.Function):
@@ -61,7 +84,7 @@ class _LIFMultiStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_scale: float,
                 hard_reset: bool, detach_reset: bool, fire_on_equal: bool, threshold_grad: str,
-                surrogate: str, width: float):
+                surrogate: str, width: float, sgp_weight: str = "sigmoid"):
         u_seq = torch.empty_like(x_seq)                           # membrane before firing, [T, B, ...]
         s_seq = torch.empty_like(x_seq)                           # spikes, [T, B, ...]
         fire = torch.ge if fire_on_equal else torch.gt
@@ -74,15 +97,16 @@ class _LIFMultiStep(torch.autograd.Function):
             fire(u, v_th, out=s)                                  # S = H(u − V_th), in the input's dtype
             v = torch.addcmul(u, u, s, value=-1.0) if hard_reset else torch.addcmul(u, s, v_th, value=-1.0)
         ctx.save_for_backward(u_seq, s_seq, v_th)
-        ctx.options = (decay, input_scale, hard_reset, detach_reset, threshold_grad, surrogate, width)
+        ctx.options = (decay, input_scale, hard_reset, detach_reset, threshold_grad, surrogate, width, sgp_weight)
         ctx.v_init_shape = v_init.shape
         return s_seq, v
 
     @staticmethod
     def backward(ctx, g_seq: Tensor, g_v_last: Tensor | None):
         u_seq, s_seq, v_th = ctx.saved_tensors
-        decay, input_scale, hard_reset, detach_reset, mode, surrogate, width = ctx.options
+        decay, input_scale, hard_reset, detach_reset, mode, surrogate, width, sgp_weight = ctx.options
         surrogate_grad = get_surrogate(surrogate).grad
+        weight = SGP_WEIGHTS[sgp_weight]
         want_vth = ctx.needs_input_grad[1] and mode != "fixed"
 
         g_x = torch.empty_like(u_seq)
@@ -96,7 +120,7 @@ class _LIFMultiStep(torch.autograd.Function):
                 g_s = torch.addcmul(g_s, g_v, u if hard_reset else v_th, value=-1.0)
             sg = surrogate_grad(x, width).mul_(g_s)               # G_t · f'(x)
             if mode == "penalty_for_all":                         # σ also weights the u path
-                sg.mul_(torch.sigmoid(x))
+                sg.mul_(weight(x.clone()))
             if g_v is None:
                 g_u.copy_(sg)
             elif hard_reset:                                      # ∂L/∂u = ∂L/∂v·(1 − S) + G·f'
@@ -107,7 +131,7 @@ class _LIFMultiStep(torch.autograd.Function):
                 if mode in ("stsg", "penalty_for_all", "sgp_official"):
                     g_vth -= sg.sum_to_size(v_th.shape)
                 if mode in ("sgp", "sgp_official"):               # the masked sigmoid term
-                    g_vth -= x.sigmoid_().mul_(s).mul_(sg).sum_to_size(v_th.shape)
+                    g_vth -= weight(x).mul_(s).mul_(sg).sum_to_size(v_th.shape)
                 if not hard_reset and g_v is not None:            # v = u − S·V_th uses V_th directly
                     g_vth -= (g_v * s).sum_to_size(v_th.shape)
             g_v = g_u * decay
@@ -116,7 +140,7 @@ class _LIFMultiStep(torch.autograd.Function):
         g_v_init = None
         if ctx.needs_input_grad[2]:
             g_v_init = g_v.sum_to_size(ctx.v_init_shape) if g_v is not None else torch.zeros(ctx.v_init_shape)
-        return g_x, g_vth, g_v_init, None, None, None, None, None, None, None, None
+        return g_x, g_vth, g_v_init, None, None, None, None, None, None, None, None, None
 
 
 def per_step(value: Tensor | float, name: str, x_seq: Tensor) -> Tensor:
@@ -141,7 +165,7 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
                   decay: float = 0.5, input_scale: float = 1.0, reset: str = "hard",
                   detach_reset: bool = False, fire_on_equal: bool = True,
                   threshold_grad: str = "sgp", surrogate: str = "triangle",
-                  width: float | None = None) -> tuple[Tensor, Tensor]:
+                  width: float | None = None, sgp_weight: str = "sigmoid") -> tuple[Tensor, Tensor]:
     """Run a LIF layer over a whole sequence.
 
     Args:
@@ -156,12 +180,13 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
         fire_on_equal: fire when u == V_th (LT-SNN's learnable neuron) or only when u > V_th (TET).
         threshold_grad: one of :data:`THRESHOLD_GRADS` (see the module docstring).
         surrogate, width: the surrogate of ∂S/∂u (``ltsnn.functional.surrogate``).
+        sgp_weight: the SGP weighting function σ (module docstring; LT-SNN Table 11), one of :data:`SGP_WEIGHTS`.
 
     Returns:
         ``(spikes_seq, v_last)``: binary spikes ``[T, B, ...]`` in the input's dtype, and the membrane
         after the last step ``[B, ...]`` (to continue a stream).
     """
-    check_lif_options(threshold_grad=threshold_grad, reset=reset)
+    check_lif_options(threshold_grad=threshold_grad, reset=reset, sgp_weight=sgp_weight)
     if x_seq.dim() < 2 or x_seq.shape[0] < 1:
         raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...] with T >= 1, got {tuple(x_seq.shape)}")
     s = get_surrogate(surrogate)
@@ -169,4 +194,4 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
     v_init = torch.as_tensor(v_init, dtype=x_seq.dtype, device=x_seq.device).expand_as(x_seq[0])
     return _LIFMultiStep.apply(x_seq, v_th, v_init, float(decay), float(input_scale), reset == "hard",
                                bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
-                               float(s.default_width if width is None else width))
+                               float(s.default_width if width is None else width), sgp_weight)

@@ -156,20 +156,28 @@ def _per_neuron(value: Tensor | float, name: str, like: Tensor) -> Tensor:
 def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0, decay: float = 0.5,
                   input_scale: float = 1.0, reset: str = "hard", detach_reset: bool = False,
                   fire_on_equal: bool = True, threshold_grad: str = "sgp", surrogate: str = "triangle",
-                  width: float | None = None, backend: str = "auto") -> tuple[Tensor, Tensor]:
+                  width: float | None = None, sgp_weight: str = "sigmoid",
+                  backend: str = "auto") -> tuple[Tensor, Tensor]:
     """:func:`ltsnn.functional.neuron.lif_multistep` (same arguments, same results) on ``backend``.
 
     Args:
         backend: ``"auto"``, ``"torch"``, ``"numba"`` or ``"triton"`` (see :func:`resolve_backend`).
+            The fused kernels weight SGP with the sigmoid only: another ``sgp_weight`` (LT-SNN Table 11)
+            runs the torch reference under ``"auto"`` and is an error with ``"numba"`` or ``"triton"``.
 
     Returns:
         ``(spikes_seq [T, B, ...], v_last [B, ...])`` as the functional version.
     """
-    name = resolve_backend(backend, x_seq)
+    functional.check_lif_options(threshold_grad=threshold_grad, reset=reset, sgp_weight=sgp_weight)
+    if sgp_weight != "sigmoid" and backend in ("numba", "triton"):
+        raise ValueError(f"LIF backend {backend!r} weights SGP with the sigmoid only, got sgp_weight="
+                         f"{sgp_weight!r} (expected backend='torch' or 'auto')")
+    name = "torch" if sgp_weight != "sigmoid" else resolve_backend(backend, x_seq)
     if name == "torch":
         return functional.lif_multistep(x_seq, v_th, v_init=v_init, decay=decay, input_scale=input_scale,
                                         reset=reset, detach_reset=detach_reset, fire_on_equal=fire_on_equal,
-                                        threshold_grad=threshold_grad, surrogate=surrogate, width=width)
+                                        threshold_grad=threshold_grad, surrogate=surrogate, width=width,
+                                        sgp_weight=sgp_weight)
     functional.check_lif_options(threshold_grad=threshold_grad, reset=reset)
     if x_seq.dim() < 2 or x_seq.shape[0] < 1:
         raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...] with T >= 1, got {tuple(x_seq.shape)}")

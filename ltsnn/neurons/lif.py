@@ -19,7 +19,8 @@ class LIFNeuron(SpikingNeuron):
     The threshold is an ``nn.Parameter`` (init ``v_th``) trained with the gradient ``threshold_grad``, or
     a buffer when ``learn_threshold=False``. ``threshold_shape="layer"`` gives one scalar per layer (the
     paper); ``"channel"`` gives one per channel of dim 2 (``channels`` must then be set; models set it).
-    ``backend`` picks the implementation (:mod:`ltsnn.kernels`): ``"auto"`` (fused numba/triton kernels where
+    ``sgp_weight`` is SGP's weighting function σ (LT-SNN Table 11: ``sigmoid``, ``arctan``, ``triangle``,
+    ``piecewise``; :mod:`ltsnn.functional.neuron`). ``backend`` picks the implementation (:mod:`ltsnn.kernels`): ``"auto"`` (fused numba/triton kernels where
     installed), ``"torch"`` (the reference), ``"numba"`` or ``"triton"``; it is not saved in the state dict,
     so a checkpoint trained on one backend runs on any other.
 
@@ -35,12 +36,13 @@ class LIFNeuron(SpikingNeuron):
     def __init__(self, *, v_th: float = 1.0, learn_threshold: bool = True, threshold_grad: str = "sgp",
                  threshold_shape: str = "layer", channels: int = 0, decay: float = 0.5, input_scale: float = 1.0,
                  reset: str = "hard", detach_reset: bool = False, fire_on_equal: bool = True,
-                 surrogate: str = "triangle", width: float | None = None, backend: str = "auto"):
+                 surrogate: str = "triangle", width: float | None = None, sgp_weight: str = "sigmoid",
+                 backend: str = "auto"):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"LIFNeuron: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
         self.check_threshold_grad(threshold_grad)
-        check_lif_options(threshold_grad=threshold_grad, reset=reset)
+        check_lif_options(threshold_grad=threshold_grad, reset=reset, sgp_weight=sgp_weight)
         get_surrogate(surrogate)
         if threshold_shape == "layer":
             init = torch.full((1,), float(v_th))
@@ -55,7 +57,7 @@ class LIFNeuron(SpikingNeuron):
         self.threshold_shape = threshold_shape
         self.decay, self.input_scale, self.reset_mode = check_decay(decay, where="LIFNeuron"), input_scale, reset
         self.detach_reset, self.fire_on_equal = detach_reset, fire_on_equal
-        self.surrogate, self.width = surrogate, width
+        self.surrogate, self.width, self.sgp_weight = surrogate, width, sgp_weight
         self.backend = backend
 
     def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,10 +72,11 @@ class LIFNeuron(SpikingNeuron):
             x_seq, v_th, v_init=v_init, decay=self.decay, input_scale=self.input_scale, reset=self.reset_mode,
             detach_reset=self.detach_reset, fire_on_equal=self.fire_on_equal,
             threshold_grad=self.threshold_grad if self.learnable else "fixed",
-            surrogate=self.surrogate, width=self.width, backend=self.backend)
+            surrogate=self.surrogate, width=self.width, backend=self.backend,
+            sgp_weight=self.sgp_weight if self.learnable else "sigmoid")     # a fixed threshold reads no σ
 
     def extra_repr(self) -> str:
         grad = self.threshold_grad if self.learnable else "fixed"
         return (f"threshold_grad={grad!r}, threshold_shape={self.threshold_shape!r}, "
                 f"decay={self.decay}, input_scale={self.input_scale}, reset={self.reset_mode!r}, "
-                f"surrogate={self.surrogate!r}, backend={self.backend!r}")
+                f"surrogate={self.surrogate!r}, sgp_weight={self.sgp_weight!r}, backend={self.backend!r}")

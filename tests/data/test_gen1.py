@@ -124,6 +124,12 @@ def test_exported_recordings_round_trip_through_the_gen1_data_set(tmp_path):
     np.testing.assert_array_equal(frames.numpy(), ds[0][0].numpy()[:, :, ::2, ::2])
 
 
+def test_a_split_whose_every_instant_is_filtered_is_a_one_line_error(tmp_path):
+    _export(tmp_path / "test", 2)                               # label instants at 0.1 s: psee_rvt skips 0.5 s
+    with pytest.raises(ValueError, match="no labelled instant left after the box filter"):
+        Gen1Detection(tmp_path / "test", n_time_bins=2, box_filter=box_filter_preset("psee_rvt"), drop_wide=False)
+
+
 def test_registered_factory_and_missing_files(tmp_path):
     _export(tmp_path / "train", 2)
     ds = gen1(split="train", root=str(tmp_path), n_time_bins=1, bin_by="duration", seed=0, box_filter="none",

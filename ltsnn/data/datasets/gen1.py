@@ -186,6 +186,9 @@ class Gen1Detection(Dataset):
                 xywh = np.stack([b["x"], b["y"], b["w"], b["h"]], axis=1).astype(np.float32)
                 self.samples.append((r, ts, xywh, b["class_id"].astype(np.int64)))
         self.cleaning = Cleaning(*(int(v) for v in totals))
+        if not self.samples:                                    # every label instant filtered away
+            raise ValueError(f"{folder}: no labelled instant left after the box filter {box_filter!r} "
+                             f"({self.cleaning}); expected at least one (another box_filter, or more recordings)")
         width, height = self.spec.size
         self.sensor_size = self.spec.size
         self.input_size = tuple(input_size) if input_size is not None else (height, width)
