@@ -9,9 +9,9 @@ dtype (see :mod:`ltsnn.kernels.lif`); :func:`lif_multistep` takes the functional
 - ``"triton"``  GPU kernels (:mod:`ltsnn.kernels.lif_triton`; CPU tensors only under ``TRITON_INTERPRET=1``);
 - ``"auto"``    triton for CUDA tensors, numba for CPU ones, falling back to torch with a one-line notice.
 
-The same template serves SpikeYOLO's I-LIF (:func:`ilif_multistep`, :mod:`ltsnn.kernels.ilif`) and the
-M-HT / conversion IF neuron (:func:`mht_multistep`, :mod:`ltsnn.kernels.mht`), on numba only: CUDA
-tensors run them on torch.
+The same template serves SpikeYOLO's I-LIF (:func:`ilif_multistep`, :mod:`ltsnn.kernels.ilif`), the
+M-HT / conversion IF neuron (:func:`mht_multistep`) and LM-HT's recurrence (:func:`lmht_multistep`, the
+T-GIM matmul in torch; both :mod:`ltsnn.kernels.mht`), on numba only: CUDA tensors run them on torch.
 
 numba and triton are imported only when first used, so the package works without either.
 
@@ -25,6 +25,6 @@ Example:
 
 from ltsnn.kernels.ilif import ilif_multistep
 from ltsnn.kernels.lif import BACKENDS, lif_multistep, resolve_backend
-from ltsnn.kernels.mht import mht_multistep
+from ltsnn.kernels.mht import lmht_multistep, mht_multistep
 
-__all__ = ["BACKENDS", "ilif_multistep", "lif_multistep", "mht_multistep", "resolve_backend"]
+__all__ = ["BACKENDS", "ilif_multistep", "lif_multistep", "lmht_multistep", "mht_multistep", "resolve_backend"]

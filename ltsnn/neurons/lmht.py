@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltsnn.functional.lmht import lmht_binary_multistep, lmht_leak, lmht_multistep, tgim_weights
+from ltsnn.functional.lmht import lmht_binary_multistep, lmht_leak, tgim_weights
 from ltsnn.kernels.lif import BACKENDS
-from ltsnn.kernels.mht import mht_multistep
+from ltsnn.kernels.mht import lmht_multistep, mht_multistep
 from ltsnn.neurons.base import SpikingNeuron
 from ltsnn.neurons.registry import register_neuron
 
@@ -88,7 +88,8 @@ class LMHTNeuron(SpikingNeuron):
 
     ``M`` is sized ``[T_in, T_in]`` by the first forward (T_in = the input's steps), or by loading a
     ``state_dict``; until then it is empty. Give ``steps`` (T, and ``steps_in`` if it differs) to size it
-    now: the official DVS path needs it, as its first layer turns one input step into T.
+    now: the official DVS path needs it, as its first layer turns one input step into T. ``backend`` as
+    :class:`MHTNeuron` (:func:`ltsnn.kernels.mht.lmht_multistep`: the T-GIM matmul stays in torch).
 
     Example:
         >>> import torch
@@ -102,9 +103,11 @@ class LMHTNeuron(SpikingNeuron):
     streamable = False                                          # the T-GIM weighs every step of the sequence
 
     def __init__(self, *, levels: int = 2, v_th: float = 1.0, v_init: float = 0.0, input_scale: float = 1.0,
-                 steps: int | None = None, steps_in: int | None = None):
+                 steps: int | None = None, steps_in: int | None = None, backend: str = "auto"):
         super().__init__()
         _check_theta(v_th, levels, type(self).__name__)
+        if backend not in BACKENDS:
+            raise ValueError(f"{type(self).__name__}: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
         if steps is None and steps_in is not None:
             raise ValueError(f"{type(self).__name__}: steps_in={steps_in} needs steps (T) too")
         steps_in = steps if steps_in is None else steps_in
@@ -117,6 +120,7 @@ class LMHTNeuron(SpikingNeuron):
         self.register_buffer("v_init", torch.tensor(float(v_init)))
         self.register_buffer("input_scale", torch.tensor(float(input_scale)))
         self.levels = int(levels)
+        self.backend = backend
 
     @property
     def omega(self) -> torch.Tensor:
@@ -152,12 +156,13 @@ class LMHTNeuron(SpikingNeuron):
         return super().forward(x_seq)
 
     def multistep(self, x_seq: torch.Tensor, v_init: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-        return lmht_multistep(x_seq * self.input_scale, self.v_th, self.M, self.a, levels=self.levels, v_init=v_init)
+        return lmht_multistep(x_seq * self.input_scale, self.v_th, self.M, self.a, levels=self.levels, v_init=v_init,
+                              backend=self.backend)
 
     def extra_repr(self) -> str:
         steps = f"steps={self.M.shape[0]}, steps_in={self.M.shape[1]}" if self.M.numel() else "steps=from input"
         return (f"levels={self.levels}, v_th={float(self.v_th)}, {steps}, v_init={float(self.v_init)}, "
-                f"input_scale={float(self.input_scale)}")
+                f"input_scale={float(self.input_scale)}, backend={self.backend!r}")
 
 
 @register_neuron("lmht_binary")
@@ -167,7 +172,8 @@ class LMHTBinaryNeuron(LMHTNeuron):
     Same parameters and buffers as :class:`LMHTNeuron` (load a trained LM-HT layer's ``state_dict``);
     input ``[L·T_in, B, ...]`` sub-step currents, output binary spikes ·θ ``[L·T, B, ...]``. The network
     around it must spread every constant over the L sub-steps (:mod:`ltsnn.convert.reparam`). An ``M`` not
-    loaded nor given by ``steps`` is sized by the first input: T_in = its sub-steps / L.
+    loaded nor given by ``steps`` is sized by the first input: T_in = its sub-steps / L. It always runs on
+    torch (an inference-only path with no fused kernel): ``backend`` is accepted and ignored.
     """
 
     def _input_steps(self, x_seq: torch.Tensor) -> int:
