@@ -50,10 +50,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from ltsnn.data.events import EVENT_DTYPE
-from ltsnn.data.io.jit import compiled
-from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, checked, concatenate,
-                                     check_step, empty_events, file_error, fixed_records, open_binary,
-                                     read_prefix, read_text_header)
+from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, checked, compiled_or_checked,
+                                     concatenate, decoded_step, empty_events, file_error, fixed_records,
+                                     open_binary, read_prefix, read_text_header)
 
 _RECORD_2 = np.dtype([("address", ">u4"), ("t", ">u4")])
 _PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
@@ -227,17 +226,12 @@ def _aedat2_chunks(path, reader: str, data_start: int, step: int, layout: int, s
             n, code, where, a, b, suspect = (int(v) for v in out)
             if code:
                 fail(where, code - 1, a, b)
-            events = events[:n]
-            if suspect:
-                check_step(events, reader=reader, path=path, sensor_size=size, monotonic=True,
-                           last_t=last_t if last_t >= 0 else None, start=first_event, offset_of=None)
+            yield decoded_step(events, n, flagged=bool(suspect), last_t=last_t, start=first_event, reader=reader,
+                               path=path, sensor_size=size)
             first_event += n
-            yield events
 
-    decode = compiled(_decode_kernel)
-    if decode is not None:
-        return Chunks(size, compiled_steps(decode))
-    return Chunks(size, checked(numpy_steps(), reader=reader, path=path, sensor_size=size, monotonic=True))
+    return compiled_or_checked(_decode_kernel, compiled_steps, numpy_steps, sensor_size=size, reader=reader,
+                               path=path)
 
 
 def _aedat2_header(path, reader: str) -> tuple[list[str], int]:

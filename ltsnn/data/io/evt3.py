@@ -39,10 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ltsnn.data.events import EVENT_DTYPE
-from ltsnn.data.io.jit import compiled
 from ltsnn.data.io.prophesee import read_prophesee_header, stated_format, stated_sensor_size
-from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, check_step, checked, concatenate,
-                                     empty_events, file_error, fixed_records)
+from ltsnn.data.io.recording import (READ_STEP, Chunks, Recording, assemble, compiled_or_checked, concatenate,
+                                     decoded_step, empty_events, file_error, fixed_records)
 
 _READER = "read_evt3"
 _ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH = 0x0, 0x2, 0x3, 0x4, 0x5, 0x6, 0x8
@@ -359,18 +358,12 @@ def scan_evt3(path: str | os.PathLike, *, step: int = READ_STEP) -> Chunks:
                 events = grown
             if code:
                 fail(where, code, a, b)
-            events = events[:n]
-            if suspect:
-                check_step(events, reader=_READER, path=path, sensor_size=sensor_size, monotonic=True,
-                           last_t=last_t if last_t >= 0 else None, start=first_event, offset_of=None)
+            yield decoded_step(events, n, flagged=suspect, last_t=last_t, start=first_event, reader=_READER,
+                               path=path, sensor_size=sensor_size)
             first_event += n
-            yield events
 
-    decode = compiled(_decode_kernel)
-    if decode is not None:
-        return Chunks(sensor_size, compiled_steps(decode))
-    return Chunks(sensor_size, checked(numpy_steps(), reader=_READER, path=path, sensor_size=sensor_size,
-                                       monotonic=True))
+    return compiled_or_checked(_decode_kernel, compiled_steps, numpy_steps, sensor_size=sensor_size,
+                               reader=_READER, path=path)
 
 
 def read_evt3(path: str | os.PathLike) -> Recording:

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ltsnn.data.events import EVENT_DTYPE
+from ltsnn.data.io.jit import compiled
 
 # How many records (or words) a whole-file read decodes per step: large enough that numpy's
 # per-call overhead vanishes, small enough that temporaries stay in the tens of MB.
@@ -182,6 +183,30 @@ def check_step(events: np.ndarray, *, reader: str, path: str | os.PathLike, sens
     problems = step_problems(events, sensor_size=sensor_size, monotonic=monotonic, last_t=last_t)
     raise_step_problem(events, problems, reader=reader, path=path, sensor_size=sensor_size, last_t=last_t,
                        start=start, offset_of=offset_of)
+
+
+def decoded_step(events: np.ndarray, n: int, *, flagged: bool, last_t: int, start: int, reader: str,
+                 path: str | os.PathLike, sensor_size: tuple[int, int] | None) -> np.ndarray:
+    """The ``n`` events a compiled decoder wrote into ``events`` (file index ``start`` on), checked event by
+    event (:func:`check_step`, monotonic) only when the decoder ``flagged`` the step; ``last_t`` is the time
+    before the step, negative when there was none."""
+    events = events[:n]
+    if flagged:
+        check_step(events, reader=reader, path=path, sensor_size=sensor_size, monotonic=True,
+                   last_t=last_t if last_t >= 0 else None, start=start, offset_of=None)
+    return events
+
+
+def compiled_or_checked(kernel: Callable, compiled_steps: Callable[[Callable], Iterator[np.ndarray]],
+                        numpy_steps: Callable[[], Iterator[np.ndarray]], *, sensor_size: tuple[int, int] | None,
+                        reader: str, path: str | os.PathLike) -> Chunks:
+    """The steps of ``compiled_steps(kernel compiled by numba)``, or, without numba, those of ``numpy_steps()``
+    passed through :func:`checked` (monotonic), as :class:`Chunks` of ``sensor_size``."""
+    decode = compiled(kernel)
+    if decode is not None:
+        return Chunks(sensor_size, compiled_steps(decode))
+    return Chunks(sensor_size, checked(numpy_steps(), reader=reader, path=path, sensor_size=sensor_size,
+                                       monotonic=True))
 
 
 def checked(steps: Iterable[np.ndarray], *, reader: str, path: str | os.PathLike,
