@@ -17,6 +17,7 @@ venv: $(VENV)/.installed
 
 demo: venv
 	$(VENV)/bin/ltsnn train configs/ndigits_demo.yaml
+	@echo "next: source $(VENV)/bin/activate, then the README's 'Using it' commands (ltsnn --help lists them)"
 
 test: venv
 	$(PY) -m pytest -q

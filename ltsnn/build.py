@@ -10,6 +10,18 @@ Every CLI command composes its run here, and Python code can do the same without
 
 :func:`restore` reads a checkpoint back: its config (with the overrides a command may apply) and its
 model with the trained weights.
+
+Example: the model of a config, for a data set with 2 input channels, 10 classes and 34x34 frames (the
+``model_args`` are what a checkpoint keeps to rebuild it):
+    >>> from types import SimpleNamespace
+    >>> import torch
+    >>> cfg = load_config(None, ["model.name=vgg_tiny"])
+    >>> model_args = model_args_for(cfg.model, SimpleNamespace(in_channels=2, num_classes=10, input_size=(34, 34)))
+    >>> model_args["name"], model_args["kwargs"]["input_size"], model_args["kwargs"]["neuron"]["name"]
+    ('vgg_tiny', [34, 34], 'lif')
+    >>> model = model_from_args(model_args)
+    >>> model(torch.zeros(4, 3, 2, 34, 34)).shape          # [T, B, C, H, W] -> [T, B, K]
+    torch.Size([4, 3, 10])
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ from ltsnn.engine import (CheckpointError, DivergenceGuard, RunData, Task, fit, 
 from ltsnn.engine.distributed import SINGLE, Distributed, rank_device
 from ltsnn.engine.metrics import Record
 from ltsnn.engine.precision import Precision
+from ltsnn.layers.encoding import EncodedModel, create_encoder
+from ltsnn.layers.prune import add_masks
 from ltsnn.layers.quant import quantize_weights
 from ltsnn.layers.sync_norm import convert_sync_batchnorm
 from ltsnn.models import create_model
@@ -45,7 +59,7 @@ from ltsnn.tasks.detection import DetectionTask, YoloLoss
 # Keys that may change when a run is resumed: they do not change what was computed so far.
 RESUME_KEYS = ("train.epochs", "train.checkpoint_every", "train.progress", "train.device", "data.root",
                "data.num_workers", "data.cache", "data.cache_dir", "train.neuron_backend", "train.on_divergence",
-               "train.divergence_factor")
+               "train.divergence_factor", "train.log")
 # Keys `ltsnn eval`, `report` and `convert` take: the model and its weights come from the checkpoint, the test
 # data may change. Not data.seed: it chooses the split, so another seed would evaluate on training samples.
 EVAL_KEYS = tuple(f"data.{f.name}" for f in dataclasses.fields(DataConfig) if f.name != "seed") + (
@@ -101,8 +115,9 @@ def is_detection(data: Dataset) -> bool:
 
 # ---------------------------------------------------------------------------------------------- model
 
-def model_args_for(mc: ModelConfig, data: Dataset) -> dict[str, Any]:
-    """How to build the config's model for ``data`` (the dict kept in checkpoints, see :func:`model_from_args`)."""
+def model_args_for(mc: ModelConfig, data: Dataset, *, seed: int = 0) -> dict[str, Any]:
+    """How to build the config's model for ``data`` (the dict kept in checkpoints, see :func:`model_from_args`);
+    ``seed`` seeds a stochastic input encoder (``model.encoder``; the run's ``train.seed``)."""
     neuron = NeuronSpec(mc.neuron, threshold_grad=mc.threshold_grad, learn_first_threshold=mc.learn_first_threshold,
                         options=dict(mc.neuron_options))
     kwargs = dict(mc.options, in_channels=data.in_channels, num_classes=data.num_classes,
@@ -110,14 +125,21 @@ def model_args_for(mc: ModelConfig, data: Dataset) -> dict[str, Any]:
     model_args: dict[str, Any] = {"name": mc.name, "kwargs": kwargs}
     if mc.quant_bits:
         model_args["quant"] = {"bits": mc.quant_bits, "coeff": mc.quant_coeff, "include_linear": mc.quant_linear}
+    if mc.encoder != "direct":                                  # direct coding: the model as it always was
+        model_args["encoder"] = {"name": mc.encoder, "options": {**mc.encoder_options, "seed": seed}}
     return model_args
 
 
 def model_from_args(model_args: Mapping[str, Any]) -> nn.Module:
-    """The model of ``model_args`` (``{"name", "kwargs"[, "quant"]}``), its weights quantised if it has ``quant``."""
+    """The model of ``model_args`` (``{"name", "kwargs"[, "quant"][, "encoder"]}``), its weights quantised if it
+    has ``quant``, its input coded by an :class:`~ltsnn.layers.EncodedModel` if it has ``encoder``."""
     model = create_model(model_args["name"], **model_args["kwargs"])
     if "quant" in model_args:
         quantize_weights(model, **model_args["quant"])
+    if "encoder" in model_args:
+        model = EncodedModel(create_encoder(model_args["encoder"]["name"], **model_args["encoder"]["options"]), model)
+    if "prune" in model_args:       # `ltsnn prune`'s masks, after SAWB (a pruned weight stays exactly 0);
+        add_masks(model, model_args["prune"]["layers"])     # all ones until load_state_dict fills them
     return model
 
 
@@ -177,15 +199,17 @@ class Run:
         return self.task.model
 
     def fit(self, *, run_dir: str | Path, resume: Mapping[str, Any] | None = None, progress: bool = False,
-            log: Callable[[str], None] = print) -> list[Record]:
-        """Train the run with :func:`ltsnn.engine.fit` under its config's ``train`` section."""
+            log: Callable[[str], None] = print, stop_after: int | None = None) -> list[Record]:
+        """Train the run with :func:`ltsnn.engine.fit` under its config's ``train`` section; ``stop_after``:
+        stop after that many epochs of the same schedule (``ltsnn prune`` replays a run to its rewind epoch)."""
         tc = self.config.train
         guard = DivergenceGuard(tc.on_divergence, loss_factor=tc.divergence_factor, threshold_min=tc.threshold_min,
                                 threshold_max=tc.threshold_max, warn=log)
-        return fit(self.task, self.data, self.optimizer, self.scheduler, epochs=tc.epochs, run_dir=run_dir,
+        return fit(self.task, self.data, self.optimizer, self.scheduler, epochs=stop_after or tc.epochs,
+                   run_dir=run_dir,
                    checkpoint_every=tc.checkpoint_every, device=self.device, progress=progress, resume=resume,
                    model_args=self.model_args, config=config_to_dict(self.config), guard=guard,
-                   precision=Precision(tc.precision, self.device), log=log)
+                   precision=Precision(tc.precision, self.device), log=log, sinks=tuple(tc.log))
 
 
 def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mapping[str, Any] | None = None,
@@ -206,7 +230,7 @@ def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mappin
     train, test, val = built[0], built[-1], (built[1] if len(built) == 3 else None)
     seed_everything(cfg.train.seed)                             # the model's init, and every draw of a fine-tune
     if model is None:
-        model_args = model_args_for(cfg.model, train)
+        model_args = model_args_for(cfg.model, train, seed=cfg.train.seed)
         model = model_from_args(model_args)
     elif model_args is None:
         raise ValueError("build_run: a given model needs its model_args (how a checkpoint rebuilds it)")

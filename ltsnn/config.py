@@ -8,6 +8,21 @@ expected. The resolved config (every key, defaults filled in) is what is saved i
 every checkpoint, so a run can be rebuilt from it alone.
 
     cfg = load_config("configs/ndigits_demo.yaml", ["train.epochs=3", "model.options.dropout=0.1"])
+
+Example:
+    >>> cfg = load_config(None, ["train.epochs=3", "model.options.dropout=0.1"])    # no file: the defaults
+    >>> cfg.train.epochs, cfg.model.options
+    (3, {'dropout': 0.1})
+    >>> changed_keys(Config(), cfg)
+    ['model.options', 'train.epochs']
+    >>> load_config(None, ["train.epochs=0"])
+    Traceback (most recent call last):
+    ...
+    ltsnn.config.ConfigError: the command line: train.epochs: expected a value >= 1, got 0
+    >>> load_config(None, ["train.epoch=3"])    # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ltsnn.config.ConfigError: override 'train.epoch=3': unknown key in section 'train' 'epoch'; valid: ..., epochs, ...
 """
 
 from __future__ import annotations
@@ -22,10 +37,13 @@ from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type
 
 from ltsnn.engine.device import resolve_device
 from ltsnn.engine.guard import DIVERGENCE_ACTIONS
+from ltsnn.engine.loop import LOG_SINKS
 from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
 from ltsnn.engine.precision import PRECISIONS
+from ltsnn.engine.tensorboard import require_tensorboard
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.kernels import BACKENDS
+from ltsnn.layers.encoding import ENCODERS, create_encoder
 from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES
 from ltsnn.tasks.detection.grid import ROUNDINGS
@@ -94,6 +112,11 @@ class ModelConfig:
     quant_bits: int = field(default=0, metadata=_at_least(0))      # SAWB weight bits of the convs; 0: float
     quant_coeff: str = field(default="ibm", metadata=_choices(*SAWB_COEFFS))  # ltsnn_code: LT-SNN's α and grid
     quant_linear: bool = False                      # quantise the Linear weights too (LT-SNN keeps them float)
+    # How a static image reaches the network (ltsnn.layers.encoding, methods §7): direct (the intensities every
+    # step), poisson (Bernoulli spikes) or rsc (Poisson coding of a Gaussian-smoothed image); its generator is
+    # seeded with train.seed. encoder_options: the encoder's own, e.g. {sigma: 0.25} for rsc.
+    encoder: str = field(default="direct", metadata=_choices(*ENCODERS))
+    encoder_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,6 +189,9 @@ class TrainConfig:
     # A checkpoint whose model (architecture, neurons, weights) the run starts from, e.g. one written by
     # `ltsnn convert` for hybrid fine-tuning; the model section then comes from that checkpoint.
     init_from: str = ""
+    # Where each epoch's record goes (LOG_SINKS): metrics.jsonl always (resuming and reports read it); with
+    # tensorboard also <run>/tensorboard/ (scalars and the plots as images; the tensorboard extra).
+    log: list[str] = field(default_factory=lambda: ["jsonl"])
 
 
 @dataclass
@@ -353,6 +379,8 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
         ok = isinstance(value, str)
     elif get_origin(tp) is dict:
         ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    elif get_origin(tp) is list:                                # a list of names, e.g. train.log
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     else:                                                       # a field type this loader cannot check
         raise TypeError(f"{where}: unsupported config type {tp!r}")
     if not ok:
@@ -410,6 +438,12 @@ def _check_model_options(cfg: Config) -> None:
                               f"come from data.name); remove it")
         if key in MODEL_ARGS_FROM_SECTION:
             raise ConfigError(f"model.options.{key}: use model.{key} instead")
+    if "seed" in cfg.model.encoder_options:
+        raise ConfigError("model.encoder_options.seed: the encoder is seeded with train.seed; remove it")
+    try:
+        create_encoder(cfg.model.encoder, **cfg.model.encoder_options)
+    except (TypeError, ValueError) as e:                        # an unknown or bad option of the encoder
+        raise ConfigError(f"model.encoder_options: {e}") from None
 
 
 def _check_train(cfg: Config, *, source: str) -> None:
@@ -424,6 +458,14 @@ def _check_train(cfg: Config, *, source: str) -> None:
     if not cfg.train.threshold_min < cfg.train.threshold_max:
         raise ConfigError(f"{source}: train.threshold_min={cfg.train.threshold_min} must be below "
                           f"train.threshold_max={cfg.train.threshold_max}")
+    unknown = [s for s in cfg.train.log if s not in LOG_SINKS]
+    if unknown:
+        raise ConfigError(f"{source}: train.log: expected names from {', '.join(LOG_SINKS)}, got {unknown[0]!r}")
+    if "tensorboard" in cfg.train.log:
+        try:
+            require_tensorboard()
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"{source}: {e}") from None
 
 
 def _check_quant(cfg: Config) -> None:

@@ -124,6 +124,15 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)                                          # the only way to read it is to set it
+    """The process's umask, read without changing it where the system allows (Linux's ``/proc``): setting
+    it to read it back would, for a moment, let another thread create a file readable by everyone."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)                                      # elsewhere: set a strict one and put it back
     os.umask(mask)
     return mask

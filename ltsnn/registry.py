@@ -12,6 +12,25 @@ class Registry(dict):
     """A dict of name -> factory whose errors list the known names.
 
     ``kind`` names what it holds in messages ("model", "neuron", "data set").
+
+    Example:
+        >>> SHAPES = Registry("shape")
+        >>> @SHAPES.register("square")
+        ... def square(side: float) -> float:
+        ...     '''The area of a square of the given side.'''
+        ...     return side * side
+        >>> SHAPES.lookup("square")(3.0)
+        9.0
+        >>> SHAPES.describe()
+        {'square': 'The area of a square of the given side.'}
+        >>> SHAPES.lookup("circle")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown shape 'circle'; expected one of ['square']
+        >>> SHAPES.register("square")(square)
+        Traceback (most recent call last):
+        ...
+        ValueError: shape 'square' is already registered
     """
 
     def __init__(self, kind: str):

@@ -21,7 +21,7 @@ FLOORS = {
     "neurons": 3,
     "kernels": 2,
     "models": 4, "convert": 4,
-    "engine": 5,
+    "engine": 5, "robust": 5,
     "tasks": 6,
     "config": 7,
     "build": 8,

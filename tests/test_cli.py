@@ -46,6 +46,8 @@ def test_two_epoch_run_writes_a_complete_run_folder(tmp_path, capsys):
                 "report/report.json", "report/energy.png"):
         assert (run / rel).is_file(), rel
     assert not (run / "report" / "quantized.safetensors").exists()             # a float model has nothing to export
+    assert "; energy per sample: this SNN (T = " in out and "the same network run once as an ANN" in out
+    assert "the same size as float" in out and "smaller than float" not in out
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]      # no temp files left
     h = records(run)
     assert [r["epoch"] for r in h] == [1, 2]
@@ -144,7 +146,7 @@ def test_non_finite_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["train", "model.nmae=x"], "valid: learn_first_threshold, name, neuron"),
+    (["train", "model.nmae=x"], "learn_first_threshold, name, neuron"),
     (["train", "trian.epochs=1"], "unknown section 'trian'"),
     (["train", "train.epochs=abc"], "train.epochs: expected int"),
     (["train", "train.epochs"], "expected CONFIG.yaml or section.key=value"),
@@ -213,6 +215,13 @@ def test_quantized_run_reports_exports_evaluates_and_resumes(tmp_path, capsys):
     # Float: conv biases 16 + 32 + 64, BN γ and β 2·112, the FC bias 4 and 2 learnable thresholds = 342.
     assert size["quantized_parameters"] == size["parameters"] - 342
     assert size["compression"] > 5
+    # NeuroBench's names: activation sparsity is 1 - the neuron-weighted mean firing rate of the three layers.
+    nb, neurons = report["neurobench"], report["neurons"].values()
+    fired = sum(v["firing_rate"] * v["neurons"] for v in neurons) / sum(v["neurons"] for v in neurons)
+    counts = [v["neurons"] for v in neurons]                       # per sample and step: C·H·W, halved by each pool
+    assert counts[0] == 2 * counts[1] == 4 * counts[2] > 0                  # 16·H·W, 32·H/2·W/2, 64·H/4·W/4
+    assert nb["activation_sparsity"] == pytest.approx(1 - fired) and nb["parameter_count"] == size["parameters"]
+    assert 0 <= nb["connection_sparsity"] < 1 and nb["footprint_bytes"] > size["mb"] * 1e6
     assert load_checkpoint(run / "checkpoints" / "last.pt")["model_args"]["quant"] == {
         "bits": 4, "coeff": "ibm", "include_linear": True}
     md = (run / "report" / "report.md").read_text()
@@ -242,6 +251,7 @@ def test_ablation_writes_the_table_and_reuses_finished_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     table = (tmp_path / "abl" / "ablation.md").read_text()
     assert "| fixed | 1 |" in table and "| sgp | 1 |" in table and table.strip() in out
+    assert table.count("(n = 1, no interval)") == 4 and "± 0.00" not in table     # one seed: no spread to show
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())["summary"]
     assert summary["fixed"]["fixed_layers"] == list(summary["fixed"]["thresholds_mean"])    # all fixed
     assert len(summary["sgp"]["fixed_layers"]) == 1
@@ -250,6 +260,12 @@ def test_ablation_writes_the_table_and_reuses_finished_runs(tmp_path, capsys):
     assert main(argv) == 0
     assert "epoch 1/1" not in capsys.readouterr().out
     assert (tmp_path / "abl" / "ablation.md").read_text() == table
+
+
+def test_ablation_interval_needs_two_seeds():
+    from ltsnn.cli.runs import _mean_pm_std, _mean_std
+    assert _mean_pm_std(*_mean_std([0.9])) == "90.00 (n = 1, no interval)"
+    assert _mean_pm_std(*_mean_std([0.9, 0.92])) == "91.00 ± 1.41"
 
 
 def test_models_lists_models_neurons_and_data_sets(capsys):
@@ -278,6 +294,10 @@ def test_hybrid_pipeline_qcfs_ann_convert_and_fine_tune(tmp_path, capsys):
             "loss.kind=mean_ce"]
     assert main(["train", *tiny_args(tmp_path, name="ann", epochs=1), *qcfs]) == 0
     ann = tmp_path / "ann"
+    out = capsys.readouterr().out                               # an ANN: no SNN verdict, no empty spike plots
+    assert "as an ANN (one pass, all MACs); no SNN comparison" in out and "× less" not in out
+    assert not (ann / "plots" / "thresholds.png").exists() and not (ann / "report" / "firing_rates.png").exists()
+    assert "no spiking neurons" in (ann / "report" / "report.md").read_text()
     assert main(["convert", str(ann), "--to", "if", "--steps", "2,4"]) == 0
     assert main(["convert", str(ann), "--to", "lmht", "--levels", "2", "--steps", "2"]) == 0
     out = capsys.readouterr().out

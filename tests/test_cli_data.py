@@ -34,6 +34,21 @@ def test_inspect_counts_polarity(fixtures_dir, capsys, tmp_path):
     assert f"ON {on:,} ({100 * on / len(events):.1f}%), OFF {len(events) - on:,}" in capsys.readouterr().out
 
 
+def test_inspect_writes_beside_the_file_or_into_out_dir_never_the_working_dir(fixtures_dir, tmp_path, capsys,
+                                                                               monkeypatch):
+    import shutil
+    data, here, pictures = tmp_path / "data", tmp_path / "repo", tmp_path / "pictures"
+    for folder in (data, here, pictures):
+        folder.mkdir()
+    shutil.copy(fixtures_dir / "nmnist/tonic_sample_nmnist.bin", data / "a.bin")
+    monkeypatch.chdir(here)
+    assert main(["data", "inspect", str(data / "a.bin"), "--bins", "1"]) == 0
+    assert (data / "a.bin.png").is_file() and not any(here.iterdir())
+    assert f"frames: {data / 'a.bin.png'}" in capsys.readouterr().out
+    assert main(["data", "inspect", str(data / "a.bin"), "--bins", "1", "--out", str(pictures)]) == 0
+    assert (pictures / "a.bin.png").is_file() and not any(here.iterdir())
+
+
 def test_inspect_empty_file_and_errors(fixtures_dir, tmp_path, capsys):
     assert main(["data", "inspect", str(fixtures_dir / "aedat2/tonic_sample_aedat_header.aedat"),
                  "--out", str(tmp_path / "x.png")]) == 0

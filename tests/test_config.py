@@ -40,7 +40,7 @@ def test_yaml_then_overrides_parsed_as_yaml_scalars(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("model:\n  nmae: x\n", "c.yaml: unknown key in section 'model' 'nmae'; valid: learn_first_threshold, name, "
+    ("model:\n  nmae: x\n", "c.yaml: unknown key in section 'model' 'nmae'; valid: encoder, encoder_options, learn_first_threshold, name, "
                             "neuron, neuron_options, options, quant_bits, quant_coeff, quant_linear, threshold_grad"),
     ("modle:\n  name: x\n", "unknown section 'modle'; valid: data, detection, loss, model, optim, train"),
     ("train: 3\n", "section 'train' must be a mapping"),

@@ -1,7 +1,7 @@
 """``ltsnn data prepare | inspect``: build a data set's frame cache; look at one event file.
 
     ltsnn data prepare NAME [--root DIR] [--workers N] [key=value ...]
-    ltsnn data inspect FILE [--format FMT] [--bins T] [--out PNG]
+    ltsnn data inspect FILE [--format FMT] [--bins T] [--out PNG_OR_DIR]      # default: FILE.png beside FILE
 
 ``prepare`` takes the same data keys as ``ltsnn train`` (``n_time_bins=10``, ``cache_dir=...``, or
 any data set / frame option such as ``binary=false``, ``size=[48,48]``, ``split_rule=ltsnn_random``),
@@ -15,17 +15,17 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ltsnn.cli.common import UsageError, show_progress
-from ltsnn.config import DataConfig, load_config
+
+if TYPE_CHECKING:                                               # numpy is imported where it is used: --help stays light
+    import numpy as np
 
 
 def add_commands(sub) -> None:
     """Register ``data prepare`` and ``data inspect`` on the ``ltsnn`` sub-parser ``sub``."""
-    d = sub.add_parser("data", help="prepare a data set's frame cache, or inspect an event file",
-                       description="Work with event data sets and files.")
+    d = sub.add_parser("data", description="Work with event data sets and files.")
     commands = d.add_subparsers(dest="data_command", required=True)
 
     p = commands.add_parser("prepare", help="build the frame caches of a data set's train and test splits",
@@ -50,7 +50,8 @@ def add_commands(sub) -> None:
     i.add_argument("--format", default=None, help="reader to use (default: from the header and suffix; "
                                                    "CIFAR10-DVS files need --format cifar10dvs)")
     i.add_argument("--bins", type=int, default=8, metavar="T", help="frames in the picture (default: %(default)s)")
-    i.add_argument("--out", default=None, metavar="PNG", help="picture path (default: FILE's name + .png, here)")
+    i.add_argument("--out", default=None, metavar="PNG_OR_DIR",
+                   help="picture path, or a folder to write FILE's name + .png into (default: beside FILE)")
     i.set_defaults(run=_cmd_inspect)
 
 
@@ -58,6 +59,7 @@ def add_commands(sub) -> None:
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from ltsnn.build import build_dataset                  # the same data set as `ltsnn train` builds
+    from ltsnn.config import load_config
     from ltsnn.data.cache import verify_cache
 
     if args.workers < 0:
@@ -86,6 +88,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 def _data_override(item: str) -> str:
     """``key=value`` -> ``data.key=value`` for a data key, else ``data.options.key=value``."""
+    from ltsnn.config import DataConfig
+
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise UsageError(f"data prepare: expected key=value, got {item!r}")
@@ -111,7 +115,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     events = recording.events
     for line in describe_events(events, recording.sensor_size, name=f"{path} ({fmt})"):
         print(line)
-    out = Path(args.out) if args.out else Path(path.name + ".png")
+    out = _picture_path(path, args.out)
     if len(events) == 0:
         print("no events: no picture written")
         return 0
@@ -120,9 +124,24 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _picture_path(path: Path, out: str | None) -> Path:
+    """Where ``data inspect`` draws ``path``: ``out`` as given, ``out/<name>.png`` for a folder, else beside the
+    file (never the working directory, which is often a repository)."""
+    picture = path.name + ".png"
+    if out is None:
+        folder = path.parent
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"data inspect: cannot write {folder / picture} (the folder is read-only); "
+                             f"give --out PNG or --out DIR")
+        return folder / picture
+    return Path(out) / picture if out.endswith(os.sep) or Path(out).is_dir() else Path(out)
+
+
 def describe_events(events: np.ndarray, sensor_size: tuple[int, int] | None, *, name: str) -> list[str]:
     """Lines that describe a recording: count, resolution, duration, event rate, ON/OFF balance, time order."""
     n = len(events)
+    import numpy as np
+
     lines = [name, f"  events      {n:,}"]
     extent = f"x {events['x'].min()}..{events['x'].max()}, y {events['y'].min()}..{events['y'].max()}" if n else ""
     stated = f"{sensor_size[0]}x{sensor_size[1]} (W x H, from the header)" if sensor_size else "not stated in the file"
@@ -151,6 +170,7 @@ def write_frames_png(events: np.ndarray, sensor_size: tuple[int, int] | None, ou
     a few hot pixels do not leave the rest black.
     """
     import matplotlib
+    import numpy as np
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

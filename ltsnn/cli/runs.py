@@ -18,45 +18,44 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import torch
-
-from ltsnn.build import (EVAL_KEYS, RESUME_KEYS, Run, build_dataset, build_run, build_task, initial_model,
-                         is_detection, model_args_for, model_from_args, restore)
 from ltsnn.cli.common import UsageError, csv_values, first_line, overrides_only, show_progress, split_items
-from ltsnn.config import Config, ConfigError, config_to_dict, load_config, save_config
-from ltsnn.data import datasets as data_registry
-from ltsnn.engine import CheckpointError, RunFolder, evaluate, layer_thresholds, test_loader
-from ltsnn.engine.distributed import Distributed, from_environment
-from ltsnn.engine.energy import E_AC_PJ, E_MAC_PJ, FIRST_LAYER_MODES
-from ltsnn.engine.metrics import Record, best_record, format_summary, read_history
-from ltsnn.engine.report import write_report
-from ltsnn.files import write_text_atomic
-from ltsnn.models import list_models
-from ltsnn.neurons import NEURONS
-from ltsnn.tasks.detection import DetectionTask
+
+# The library (torch and all) is imported inside the commands, so that `ltsnn train --help` starts at once.
+if TYPE_CHECKING:
+    from ltsnn.build import Run
+    from ltsnn.config import Config
+    from ltsnn.engine import RunFolder
+    from ltsnn.engine.distributed import Distributed
+    from ltsnn.engine.metrics import Record
+
+# ltsnn.engine.energy's E_MAC_PJ, E_AC_PJ and FIRST_LAYER_MODES, spelled out for --help without importing torch;
+# tests/test_cli_help.py checks they are the same.
+E_MAC_PJ, E_AC_PJ, FIRST_LAYER_MODES = 4.6, 0.9, ("mac", "mac_once", "sop")
+EVAL_KEYS_TEXT = "a data.* key other than data.seed, train.device, train.progress or train.neuron_backend"
 
 
 def add_commands(sub) -> None:
     """Register train, eval, report, models and ablation on the ``ltsnn`` sub-parser ``sub``."""
-    t = sub.add_parser("train", help="train a model; writes a run folder",
-                       description="Train from CONFIG.yaml (or the defaults) with key=value overrides.")
+    t = sub.add_parser("train", description="Train from CONFIG.yaml (or the defaults) with key=value overrides.",
+                       epilog="Config keys are section.key, in the sections model, data, loss, optim, train and "
+                              "detection; `ltsnn config` lists every key with its type, default and allowed values "
+                              "(`ltsnn config train`: one section).")
     t.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     t.set_defaults(run=_cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a run folder or checkpoint on its test set",
-                       description="Rebuild the model and test data from the config stored in the checkpoint.")
+    e = sub.add_parser("eval", description="Rebuild the model and test data from the config stored in the checkpoint.")
     e.add_argument("checkpoint", metavar="RUN_DIR_OR_CHECKPOINT")
-    e.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
+    e.add_argument("overrides", nargs="*", metavar="key=value", help=EVAL_KEYS_TEXT)
     e.set_defaults(run=_cmd_eval)
 
-    r = sub.add_parser("report", help="write RUN_DIR/report/: accuracy, thresholds, firing rates, energy, size",
-                       description="Test a run's checkpoint once with the monitors and write report.md, report.json "
-                                   "and PNGs into RUN_DIR/report/ (`ltsnn train` writes the same at the end).")
+    r = sub.add_parser("report", description="Test a run's checkpoint once with the monitors and write report.md, "
+                                             "report.json and PNGs into RUN_DIR/report/ (`ltsnn train` writes the "
+                                             "same at the end).")
     r.add_argument("run_dir", metavar="RUN_DIR")
-    r.add_argument("overrides", nargs="*", metavar="key=value", help=f"one of {', '.join(EVAL_KEYS)}")
+    r.add_argument("overrides", nargs="*", metavar="key=value", help=EVAL_KEYS_TEXT)
     r.add_argument("--checkpoint", choices=("last", "best"), default="last",
                    help="which checkpoint to measure (default: %(default)s)")
     r.add_argument("--e-mac", type=float, default=E_MAC_PJ, metavar="PJ",
@@ -68,11 +67,10 @@ def add_commands(sub) -> None:
                         "formula for static images) or spike-driven ACs (sop) (default: %(default)s)")
     r.set_defaults(run=_cmd_report)
 
-    m = sub.add_parser("models", help="list the registered models, neurons and data sets")
+    m = sub.add_parser("models", description="List the registered models, neurons and data sets.")
     m.set_defaults(run=_cmd_models)
 
-    a = sub.add_parser("ablation", help="threshold-gradient ablation over modes and seeds (LT-SNN Table 2)",
-                       description="Train every mode on every seed on the same data; write ablation.md/.json.")
+    a = sub.add_parser("ablation", description="Train every mode on every seed on the same data; write ablation.md/.json.")
     a.add_argument("items", nargs="*", metavar="[CONFIG.yaml] [key=value ...]")
     a.add_argument("--modes", default="fixed,stsg,sgp,sgp_official,penalty_for_all",
                    help="comma-separated model.threshold_grad values (default: %(default)s)")
@@ -83,6 +81,13 @@ def add_commands(sub) -> None:
 # ---------------------------------------------------------------------------------------------- commands
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from ltsnn.build import build_run, initial_model
+    from ltsnn.config import load_config
+    from ltsnn.engine import RunFolder
+    from ltsnn.engine.metrics import format_summary
+
     path, overrides = split_items(args.items)
     model = model_args = resume = None
     if args.resume is None:
@@ -121,6 +126,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _join(cfg: Config) -> Distributed:
     """This process's place among torchrun's (one process without torchrun); only rank 0 prints."""
+    from ltsnn.engine.distributed import from_environment
+
     dist = from_environment(cfg.train.device)
     if not dist.is_main:
         sys.stdout = open(os.devnull, "w")                     # errors still reach stderr
@@ -129,6 +136,9 @@ def _join(cfg: Config) -> Distributed:
 
 def _restartable(folder: RunFolder, overrides: Sequence[str]) -> Config:
     """The config of a run that stopped before its first checkpoint (``--resume`` then starts it afresh)."""
+    from ltsnn.config import load_config
+    from ltsnn.engine import CheckpointError
+
     if not folder.root.is_dir():
         raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
     if not folder.config.is_file():
@@ -138,6 +148,8 @@ def _restartable(folder: RunFolder, overrides: Sequence[str]) -> Config:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from ltsnn.engine import RunFolder, evaluate, layer_thresholds
+
     path = Path(args.checkpoint)
     ckpt_path = RunFolder(path).last if path.is_dir() else path
     cfg, ckpt, task, loader = _restore_for_test(ckpt_path, args.overrides, command="eval")
@@ -153,6 +165,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from ltsnn.engine import RunFolder
+    from ltsnn.engine.metrics import read_history
+    from ltsnn.engine.report import write_report
+
     folder = RunFolder(args.run_dir)
     if not folder.root.is_dir():
         raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
@@ -169,6 +185,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    from ltsnn.data import datasets as data_registry
+    from ltsnn.models import list_models
+    from ltsnn.neurons import NEURONS
+
     print("models:")
     for name, doc in list_models().items():
         print(f"  {name:<18} {doc}")
@@ -182,6 +202,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
+    from ltsnn.build import build_dataset, build_run, model_args_for, model_from_args
+    from ltsnn.config import config_to_dict, load_config
+    from ltsnn.engine import RunFolder
+    from ltsnn.engine.metrics import best_record, format_summary
+    from ltsnn.files import write_text_atomic
+
     path, overrides = split_items(args.items)
     modes = csv_values(args.modes, "--modes", str)
     seeds = csv_values(args.seeds, "--seeds", int)
@@ -234,6 +260,11 @@ def _cmd_ablation(args: argparse.Namespace) -> int:
 
 def _train_run(run: Run, root: Path, *, resume: dict[str, Any] | None) -> list[Record]:
     """Save the resolved config into the run folder, train (or continue) the run, then write its report."""
+    from ltsnn.build import is_detection
+    from ltsnn.config import save_config
+    from ltsnn.engine import RunFolder, test_loader
+    from ltsnn.engine.report import write_report
+
     cfg, model, data = run.config, run.model, run.data
     folder = RunFolder(root)
     if data.dist.is_main:
@@ -265,10 +296,13 @@ def _train_run(run: Run, root: Path, *, resume: dict[str, Any] | None) -> list[R
 def _restore_for_test(ckpt_path: Path, overrides: Sequence[str], *, command: str):
     """The config, checkpoint, task (the checkpoint's model, the run's loss and task state) and test batches
     of a checkpoint, with the test-data overrides :data:`~ltsnn.build.EVAL_KEYS` applied."""
+    from ltsnn.build import EVAL_KEYS, build_dataset, build_task, restore
+    from ltsnn.engine import test_loader
+
     restored = restore(ckpt_path, overrides_only(overrides, command=command), allowed=EVAL_KEYS,
                        why=f"{command} rebuilds the model from the checkpoint")
     cfg, ckpt = restored.config, restored.checkpoint
-    test_set = build_dataset(cfg.data, split="test")
+    test_set = build_dataset(cfg.data, split="test", progress=show_progress(cfg.train.progress))
     task = build_task(cfg, restored.model.to(cfg.train.device), test_set)
     task.load_state_dict(ckpt["task"])
     loader = test_loader(test_set, batch_size=cfg.data.batch_size, num_workers=cfg.data.num_workers)
@@ -276,16 +310,18 @@ def _restore_for_test(ckpt_path: Path, overrides: Sequence[str], *, command: str
 
 
 def _report_line(report: dict[str, Any], folder: RunFolder, task) -> str:
-    total, size = report["synaptic"]["total"], report["size"]
-    return (f"report {folder.report / 'report.md'}: test {task.describe(report['test'])}, energy per sample "
-            f"SNN {total['snn_energy_pj'] / 1e6:.4g} µJ vs ANN {total['ann_energy_pj'] / 1e6:.4g} µJ "
-            f"({total['ann_over_snn']:.1f}×), model {size['mb']:.3f} MB "
-            f"({size['compression']:.2f}× smaller than float)")
+    from ltsnn.engine.report import energy_summary, size_summary
+
+    return (f"report {folder.report / 'report.md'}: test {task.describe(report['test'])}; {energy_summary(report)}; "
+            f"{size_summary(report['size'])}")
 
 
 def _resumable(folder: RunFolder, overrides: Sequence[str], *, expected: Config | None = None):
     """The restored checkpoint to continue ``folder`` with; only :data:`~ltsnn.build.RESUME_KEYS` may differ from
     the stored config (from ``overrides``, or from ``expected`` for an ablation's sub-run)."""
+    from ltsnn.build import RESUME_KEYS, restore
+    from ltsnn.config import ConfigError
+
     restored = restore(folder.last, overrides, allowed=RESUME_KEYS, expected=expected,
                        why=f"resuming {folder.root} must not change the run")
     epoch, epochs = restored.checkpoint["epoch"], restored.config.train.epochs
@@ -296,6 +332,9 @@ def _resumable(folder: RunFolder, overrides: Sequence[str], *, expected: Config 
 
 
 def _new_run_folder(cfg: Config) -> Path:
+    from ltsnn.config import ConfigError
+    from ltsnn.engine import RunFolder
+
     out = Path(cfg.train.out_dir)
     for parent in (out, *out.parents):
         if parent.exists() and not parent.is_dir():
@@ -332,6 +371,8 @@ def _clear_partial_run(folder: RunFolder) -> None:
 
 def _write_examples(cfg: Config, task, test_set, folder: RunFolder) -> None:
     """A detection run's ``report/examples.png``: test frames with predicted and true boxes."""
+    from ltsnn.tasks.detection import DetectionTask
+
     if isinstance(task, DetectionTask) and cfg.detection.examples:
         from ltsnn.tasks.detection.plots import write_examples  # matplotlib: imported only when plotting
         path = write_examples(task, test_set, folder.report / "examples.png", count=cfg.detection.examples,
@@ -341,9 +382,9 @@ def _write_examples(cfg: Config, task, test_set, folder: RunFolder) -> None:
 
 # ---------------------------------------------------------------------------------------------- ablation tables
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value: it has no spread to estimate)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
 def _ablation_summary(runs: Sequence[dict[str, Any]], modes: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -372,6 +413,11 @@ def _ablation_table(summary: dict[str, dict[str, Any]], cfg: Config, seeds: Sequ
              "|---|---:|---:|---:|" + "---:|" * len(layers)]
     for mode, s in summary.items():
         cells = [f"{s['thresholds_mean'][n]:.3f}{' (fixed)' if n in s['fixed_layers'] else ''}" for n in layers]
-        lines.append(f"| {mode} | {s['runs']} | {100 * s['final_acc_mean']:.2f} ± {100 * s['final_acc_std']:.2f} | "
-                     f"{100 * s['best_acc_mean']:.2f} ± {100 * s['best_acc_std']:.2f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {mode} | {s['runs']} | {_mean_pm_std(s['final_acc_mean'], s['final_acc_std'])} | "
+                     f"{_mean_pm_std(s['best_acc_mean'], s['best_acc_std'])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _mean_pm_std(mean: float, std: float | None) -> str:
+    """An accuracy in %: "mean ± std", or "mean (n = 1, no interval)" for one seed rather than a false ± 0.00."""
+    return f"{100 * mean:.2f} ± {100 * std:.2f}" if std is not None else f"{100 * mean:.2f} (n = 1, no interval)"

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ltsnn.layers.prune import masked_layers
 from ltsnn.layers.quant import quantized_layers
 
 FORMAT = "ltsnn-quantized"
@@ -21,10 +22,13 @@ def export_quantized(model: nn.Module) -> dict[str, tuple[torch.Tensor, float]]:
         whose codes reach ±255) of the weight's shape, ``scale`` the float step in weight units, so that
         ``q * scale`` is the weight the model computes with.
     """
-    out = {}
+    out, masks = {}, masked_layers(model)
     for name, quant in quantized_layers(model).items():
         layer = model.get_submodule(name)
-        out[f"{name}.weight"] = quant.codes(layer.parametrizations.weight.original.detach())
+        q, scale = quant.codes(layer.parametrizations.weight.original.detach())
+        if name in masks:                                       # a pruned weight is 0, not the grid's ±1 code
+            q = q * masks[name].mask
+        out[f"{name}.weight"] = (q, scale)
     return out
 
 

@@ -15,15 +15,26 @@ boxes cannot follow (roll wraps around, rotate, shear, and the policies built on
 
 Register a new transform with ``@TRANSFORMS.register("name")``; :func:`create_transform` builds one
 by name, and the contract tests run over every registered name.
+
+Foreign transforms: wherever a transform is expected (:class:`Compose`, ``AugmentedFrames``, a detection
+set's ``set_augment``), a plain one-argument callable is accepted too, such as a Tonic or torchvision-style
+transform; :func:`as_transform` wraps it. It is called as ``fn(x.copy())``, without the generator: the copy
+keeps a callable that writes into its input (several of Tonic's do) off the stored data, and its random
+draws come from wherever it takes them (Tonic's: numpy's global generator), so they are not tied to
+(seed, epoch, index) as ours are. It refuses boxes unless declared ``moves_pixels=False``. Events go
+through Tonic's transforms as they are (Tonic reads fields by name); those that move events by a signed
+offset (``SpatialJitter``) need signed coordinates: convert with :func:`to_tonic_events` first, and back
+with :func:`from_tonic_events`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 import numpy as np
 
+from ltsnn.data.events import make_events
 from ltsnn.data.functional import augment, boxes as box_ops, event_ops
 from ltsnn.data.functional.colour import ltsnn_colour_frames
 from ltsnn.data.functional.frames import frame_max_normalise, to_frames
@@ -81,6 +92,75 @@ def create_transform(name: str, **kwargs) -> Transform:
     return TRANSFORMS.lookup(name)(**kwargs)
 
 
+@dataclass(frozen=True)
+class PlainCallable(Transform):
+    """A one-argument callable (a Tonic transform, a function) used as a Transform: ``fn(x.copy())``,
+    the generator unused. ``moves_pixels=False`` declares that it leaves pixels in place, so boxes pass
+    through; otherwise :meth:`with_boxes` refuses them. Built by :func:`as_transform`.
+
+    >>> upside_down = as_transform(np.flipud, moves_pixels=False)
+    >>> upside_down(np.arange(3), rng_for(0, 0, 0)).tolist(), upside_down.moves_pixels
+    ([2, 1, 0], False)
+    """
+
+    fn: Callable[[np.ndarray], np.ndarray]
+    moves_pixels: bool = True
+
+    def __call__(self, x, rng):
+        return self.fn(x.copy())                                # a foreign transform may write into its input
+
+
+# What a data set takes where a transform is expected: ours, or a plain one-argument callable (see as_transform).
+TransformLike = Transform | Callable[[np.ndarray], np.ndarray]
+
+
+def as_transform(fn: TransformLike, *, moves_pixels: bool = True) -> Transform:
+    """``fn`` as a :class:`Transform`: a Transform as it is, any other callable wrapped in :class:`PlainCallable`.
+
+    >>> double = as_transform(lambda frames: 2 * frames)
+    >>> double(np.ones((1, 1, 2, 2)), rng_for(0, 0, 0)).sum()
+    np.float64(8.0)
+    >>> as_transform(3)
+    Traceback (most recent call last):
+    ValueError: as_transform: 3 is not callable; expected a Transform or a one-argument callable
+
+    Raises:
+        ValueError: ``fn`` is not callable.
+    """
+    if isinstance(fn, Transform):
+        return fn
+    if not callable(fn):
+        raise ValueError(f"as_transform: {fn!r} is not callable; expected a Transform or a one-argument callable")
+    return PlainCallable(fn, moves_pixels=moves_pixels)
+
+
+# Tonic's own event layout: the same fields, in its order, all int64 (signed, so offsets cannot wrap).
+TONIC_EVENT_DTYPE = np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")])
+
+
+def to_tonic_events(events: np.ndarray) -> np.ndarray:
+    """Events -> Tonic's layout (:data:`TONIC_EVENT_DTYPE`: x, y, t, p, int64), the same values and order.
+
+    >>> to_tonic_events(make_events([5, 9], [1, 2], [3, 4], [1, 0]))[["x", "t"]].tolist()
+    [(1, 5), (2, 9)]
+    """
+    events = _events(events, "to_tonic_events")
+    out = np.empty(len(events), dtype=TONIC_EVENT_DTYPE)
+    for name in TONIC_EVENT_DTYPE.names:
+        out[name] = events[name]
+    return out
+
+
+def from_tonic_events(events: np.ndarray) -> np.ndarray:
+    """Tonic's layout (any integer dtypes) -> Events; values that do not fit (a negative x, p = -1) raise.
+
+    >>> from_tonic_events(to_tonic_events(make_events([5], [1], [3], [1]))).dtype.names
+    ('t', 'x', 'y', 'p')
+    """
+    events = _events(events, "from_tonic_events")
+    return make_events(events["t"], events["x"], events["y"], events["p"])
+
+
 def _frames(x: np.ndarray, caller: str) -> np.ndarray:
     if x.dtype.names is not None or x.ndim < 2:
         raise ValueError(f"{caller}: input has dtype {x.dtype} and shape {x.shape}; expected frames [..., H, W]")
@@ -110,14 +190,15 @@ def _scaled(boxes: np.ndarray, *, before: tuple[int, int], after: tuple[int, int
 
 @dataclass(frozen=True)
 class Compose(Transform):
-    """Apply ``transforms`` in order, each with the same generator (their draws follow one another)."""
+    """Apply ``transforms`` in order, each with the same generator (their draws follow one another);
+    a plain one-argument callable among them is wrapped by :func:`as_transform`."""
 
     transforms: tuple[Transform, ...]
 
     def __post_init__(self):
-        object.__setattr__(self, "transforms", tuple(self.transforms))
         for t in self.transforms:
-            _check(isinstance(t, Transform), "Compose", f"{t!r} is not a Transform")
+            _check(callable(t), "Compose", f"{t!r} is not callable; expected a Transform or a one-argument callable")
+        object.__setattr__(self, "transforms", tuple(as_transform(t) for t in self.transforms))
 
     def __call__(self, x, rng):
         for t in self.transforms:

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from ltsnn.engine.monitor import FiringRateMonitor
 from ltsnn.engine.precision import FP32, Precision
 from ltsnn.engine.task import Task
 from ltsnn.neurons import reset_states
+
+# Where fit writes each epoch's record: metrics.jsonl (always: resuming and reports read it), and TensorBoard.
+LOG_SINKS = ("jsonl", "tensorboard")
 
 
 def seed_everything(seed: int) -> None:
@@ -256,7 +259,7 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
         *, epochs: int, run_dir: str | Path, checkpoint_every: int = 1, device: str = "cpu", progress: bool = False,
         resume: Mapping[str, Any] | None = None, model_args: Mapping[str, Any] = {}, config: Mapping[str, Any] = {},
         guard: DivergenceGuard | None = None, precision: Precision = FP32,
-        log: Callable[[str], None] = print) -> list[Record]:
+        log: Callable[[str], None] = print, sinks: Sequence[str] = ("jsonl",)) -> list[Record]:
     """Train ``task.model`` for ``epochs`` epochs, testing after each, and keep the run folder up to date.
 
     Every epoch appends a record (:func:`ltsnn.engine.metrics.epoch_record`) to ``metrics.jsonl`` and
@@ -266,16 +269,15 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
     without one). The test split is evaluated after every epoch for the record only: nothing is chosen on it.
 
     Args:
-        task: the task to train; its model is the plain model, built after
-            :func:`seed_everything` so that its initialisation is seeded.
+        task: the task to train; its plain model built after :func:`seed_everything`, so that its init is seeded.
         resume: a checkpoint (:func:`~ltsnn.engine.checkpoint.load_checkpoint`) to continue from: the run
             restarts at the epoch after it, with its weights, optimizer, scheduler, task state, RNG and history.
         model_args, config: stored as they are in every checkpoint (how :mod:`ltsnn.build` rebuilds the model,
             and the run's config); the engine does not read them.
-        guard: watches the step losses and, after each epoch, the learned thresholds; None for no watch.
-            Whatever the guard, the parameters and buffers are checked for NaN/inf after every epoch,
-            before anything is evaluated or saved.
+        guard: watches the step losses and, after each epoch, the learned thresholds; None for no watch. The
+            parameters and buffers are always checked for NaN/inf after every epoch, before anything is evaluated.
         precision: autocast and loss scaling of the forward and backward passes.
+        sinks: from :data:`LOG_SINKS`; ``"tensorboard"``: each record and plot also in ``<run_dir>/tensorboard``.
     With ``data.dist`` of several processes, the model trains wrapped in ``DistributedDataParallel``, every
     rank takes the same decisions from the global metrics, and only rank 0 writes the run folder and logs.
     Returns:
@@ -293,7 +295,7 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
     test_batches = data.test_batches()
     val_batches = data.test_batches("val") if data.val is not None else None
     passes = {"device": device, "progress": progress and dist.is_main, "precision": precision, "dist": dist}
-    with _wrapped(task, dist, device):
+    with _wrapped(task, dist, device), _tensorboard(sinks, saver, dist, first_epoch=start + 1) as to_tensorboard:
         for epoch in range(start, epochs):
             t0, lr = time.perf_counter(), optimizer.param_groups[0]["lr"]
             task.start_epoch()
@@ -311,7 +313,33 @@ def fit(task: Task, data: RunData, optimizer: torch.optim.Optimizer, scheduler: 
             if dist.is_main:
                 log(task.format_epoch(record, epochs=epochs))
             saver.end_epoch(record, step=step)
+            to_tensorboard(record)
     return saver.history
+
+
+@contextlib.contextmanager
+def _tensorboard(sinks: Sequence[str], saver: Checkpointer, dist: Distributed, *,
+                 first_epoch: int) -> Iterator[Callable[[Record], None]]:
+    """What to call with each epoch's record once ``saver`` has ended the epoch: with ``"tensorboard"`` in
+    ``sinks`` (on rank 0 alone), write it, and the plots when they were redrawn, into the run folder's event
+    file (:class:`~ltsnn.engine.tensorboard.TensorBoardSink`, closed on the way out); else nothing."""
+    unknown = [s for s in sinks if s not in LOG_SINKS]
+    if unknown:
+        raise ValueError(f"fit: sinks has {unknown}; expected names from {list(LOG_SINKS)}")
+    if "tensorboard" not in sinks or not dist.is_main:          # one process writes the run folder
+        yield lambda record: None
+        return
+    from ltsnn.engine.tensorboard import TensorBoardSink       # needs the tensorboard extra
+    board = TensorBoardSink(saver.folder.root, first_epoch=first_epoch)
+
+    def write(record: Record) -> None:
+        board.write_record(record)
+        if saver.saved_epoch == record["epoch"]:                # the plots were redrawn with this checkpoint
+            board.write_plots(saver.folder.plots, epoch=record["epoch"])
+    try:
+        yield write
+    finally:
+        board.close()
 
 
 @contextlib.contextmanager

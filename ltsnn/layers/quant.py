@@ -9,11 +9,15 @@ loads into a model built the same way: build, quantise, then ``load_state_dict``
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from ltsnn.functional.quant import check_sawb_options, sawb_clip, sawb_codes, sawb_quantize
+
+P = TypeVar("P", bound=nn.Module)
 
 
 class SAWBWeight(nn.Module):
@@ -63,10 +67,15 @@ def quantize_weights(model: nn.Module, *, bits: int, coeff: str = "ibm", include
 
 def quantized_layers(model: nn.Module) -> dict[str, SAWBWeight]:
     """Qualified layer name -> the :class:`SAWBWeight` on its weight, for every quantised layer."""
+    return weight_parametrizations(model, SAWBWeight)
+
+
+def weight_parametrizations(model: nn.Module, kind: type[P]) -> dict[str, P]:
+    """Qualified layer name -> the first parametrization of type ``kind`` on its weight, in module order."""
     found = {}
     for name, m in model.named_modules():
         if parametrize.is_parametrized(m, "weight"):
-            quant = [p for p in m.parametrizations.weight if isinstance(p, SAWBWeight)]
-            if quant:
-                found[name] = quant[0]
+            mine = [p for p in m.parametrizations.weight if isinstance(p, kind)]
+            if mine:
+                found[name] = mine[0]
     return found

@@ -7,6 +7,7 @@ Every model is a :class:`SpikingModel`: it maps time-major frames ``[T, B, C, H,
 """
 
 from ltsnn.models import mobilenet, resnet, vgg, yolo  # noqa: F401  (each registers its models)
+from ltsnn.models import attention, transformer, trevsnn  # noqa: F401  (BICLab's family, issue 15)
 from ltsnn.models.base import SpikingModel
 from ltsnn.models.registry import MODELS, create_model, list_models, model_neuron, register_model
 

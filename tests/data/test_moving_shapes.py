@@ -150,3 +150,10 @@ def test_box_aware_augmentation_moves_boxes_with_the_frames(tmp_path):
         half.set_epoch(epoch)
         draws.append([bool(torch.equal(half[i][0], plain[i][0])) for i in range(12)])
     assert draws[0] == draws[2] and draws[0] != draws[1]            # a function of (seed, epoch, index)
+
+
+def test_generation_shows_a_progress_bar(capsys):
+    from ltsnn.data import create_dataset
+    create_dataset("moving_shapes", split="test", n_time_bins=2, test_size=3, progress=True)
+    err = capsys.readouterr().err
+    assert "moving_shapes: generating" in err and "3/3" in err

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ltsnn.data.transforms import Transform, rng_for
+from ltsnn.data.transforms import TransformLike, as_transform, rng_for
 
 
 class AugmentedFrames(Dataset):
@@ -23,9 +23,9 @@ class AugmentedFrames(Dataset):
         input_size: (H, W) of the transformed frames (a crop or resize changes it), from item 0.
     """
 
-    def __init__(self, dataset: Dataset, transform: Transform, *, seed: int):
+    def __init__(self, dataset: Dataset, transform: TransformLike, *, seed: int):
         self.dataset = dataset
-        self.transform = transform
+        self.transform = as_transform(transform)                # a plain one-argument callable is accepted too
         self.seed = seed
         self.epoch = 0
         self.classes = dataset.classes

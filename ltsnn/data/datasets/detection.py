@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ltsnn.data.transforms import Transform, rng_for
+from ltsnn.data.transforms import Transform, TransformLike, as_transform, rng_for
 
 Target = dict[str, Any]
 
@@ -69,9 +69,9 @@ class DetectionFrameDataset(Dataset):
 
     collate_fn = staticmethod(collate_detection)
 
-    def set_augment(self, transform: Transform, *, seed: int) -> None:
+    def set_augment(self, transform: TransformLike, *, seed: int) -> None:
         """Augment every item with ``transform`` (box-aware: ``transform.with_boxes``), draws seeded by ``seed``."""
-        self.augment, self.augment_seed = transform, seed
+        self.augment, self.augment_seed = as_transform(transform), seed      # a plain callable: see as_transform
 
     def set_epoch(self, epoch: int) -> None:
         """The (0-based) epoch whose augmentation the next items get."""

@@ -39,18 +39,19 @@ def shapes_frames(sample: synthetic.Sample, params: synthetic.ShapesParams, *, n
 @register_dataset("moving_shapes")
 def moving_shapes(*, split: str, root: str | None, n_time_bins: int, bin_by: str, seed: int,
                   cache_dir: str | None = None, binary: bool = True, train_size: int = SHAPES_SIZES["train"],
-                  test_size: int = SHAPES_SIZES["test"]) -> DetectionFrameDataset:
+                  test_size: int = SHAPES_SIZES["test"], progress: bool = False) -> DetectionFrameDataset:
     """MovingShapes-DVS: synthetic moving rectangles (car) and ellipses (pedestrian), exact boxes, 48x64.
 
     Generated on first use and kept in ``<cache_dir>/moving_shapes/`` (in memory only if ``cache_dir`` is None);
     ``root`` is unused. Data seed s draws the splits with seeds 11 + 100 s (train) and 22 + 100 s (test).
+    ``progress`` shows a bar while samples are generated.
     """
     params = synthetic.ShapesParams()
     size = train_size if split == "train" else test_size
     if size < 1:
         raise ValueError(f"moving_shapes: {split}_size is {size}; expected >= 1")
     data = synthetic.load_or_generate(params, seed=SHAPES_SPLIT_SEEDS[split] + 100 * seed, size=size,
-                                      cache_dir=cache_dir)
+                                      cache_dir=cache_dir, progress=progress)
     samples = [data.sample(i) for i in range(size)]
     frames = np.stack([shapes_frames(s, params, n_time_bins=n_time_bins, bin_by=bin_by, binary=binary)
                        for s in samples]).astype(np.uint8 if binary else np.uint16)

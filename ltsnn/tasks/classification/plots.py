@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from ltsnn.engine.metrics import Record
-from ltsnn.engine.plots import pyplot, save_figure, write_neuron_plots
+from ltsnn.engine.plots import pyplot, run_name_of, save_figure, write_neuron_plots
 
 
 def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
@@ -15,8 +15,11 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
 
     The threshold plot is LT-SNN's Fig. 2b / 4a: every layer's threshold at the end of each epoch, one
     line per layer, fixed layers dashed. ``labels`` renames layers (qualified name -> short label) in
-    the legends and ticks; ``dpi`` is the resolution of the files.
+    the legends and ticks; ``dpi`` is the resolution of the files. ``folder`` is inside the run folder
+    (``plots/`` or ``report/``), whose name titles the plots. A network without spiking neurons gets no
+    threshold or firing-rate plot.
     """
+    run_name = run_name_of(folder)
     plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,10 +32,10 @@ def write_plots(history: Sequence[Record], folder: str | Path, *, labels: Mappin
             continue
         ax_loss.plot(epochs, [r[f"{split}_loss"] for r in history], marker=".", label=split)
         ax_acc.plot(epochs, [100 * r[f"{split}_acc"] for r in history], marker=".", label=split)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title=f"{run_name}: loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{run_name}: accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
     written.append(save_figure(fig, folder / "accuracy_loss.png", plt, dpi=dpi))
-    return written + write_neuron_plots(history, folder, labels=labels, dpi=dpi)
+    return written + write_neuron_plots(history, folder, run_name=run_name, labels=labels, dpi=dpi)

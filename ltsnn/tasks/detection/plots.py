@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ltsnn.engine.metrics import Record
-from ltsnn.engine.plots import pyplot, save_figure, write_neuron_plots
+from ltsnn.engine.plots import pyplot, run_name_of, save_figure, write_neuron_plots
 
 TRUE_COLOUR = "#00e5ff"          # cyan, dashed: ground truth
 PRED_COLOUR = "#ffd400"          # yellow, solid: predictions
@@ -21,7 +21,8 @@ PRED_COLOUR = "#ffd400"          # yellow, solid: predictions
 def write_detection_plots(history: Sequence[Record], folder: str | Path, *, labels: Mapping[str, str] | None = None,
                           dpi: int = 100) -> list[Path]:
     """Write ``loss_map.png`` (train/test loss; test mAP50, mAP@[.5:.95] and per-class AP50 per epoch),
-    ``thresholds.png`` and ``firing_rates.png`` into ``folder``."""
+    ``thresholds.png`` and ``firing_rates.png`` into ``folder`` (inside the run folder, whose name titles them)."""
+    run_name = run_name_of(folder)
     plt = pyplot()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -34,13 +35,13 @@ def write_detection_plots(history: Sequence[Record], folder: str | Path, *, labe
     for name in history[-1]["test_per_class_ap50"]:
         ax_map.plot(epochs, [r["test_per_class_ap50"][name] for r in history], linestyle="--", marker=".",
                     label=f"AP50 {name}")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="YOLO loss")
-    ax_map.set(xlabel="epoch", ylabel="AP", title="test AP (COCO)", ylim=(0, 1))
+    ax_loss.set(xlabel="epoch", ylabel="loss", title=f"{run_name}: YOLO loss")
+    ax_map.set(xlabel="epoch", ylabel="AP", title=f"{run_name}: test AP (COCO)", ylim=(0, 1))
     for ax in (ax_loss, ax_map):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     written = [save_figure(fig, folder / "loss_map.png", plt, dpi=dpi)]
-    return written + write_neuron_plots(history, folder, labels=labels, dpi=dpi)
+    return written + write_neuron_plots(history, folder, run_name=run_name, labels=labels, dpi=dpi)
 
 
 def event_image(frames: np.ndarray) -> np.ndarray:
