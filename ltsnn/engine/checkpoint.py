@@ -27,7 +27,7 @@ import torch
 
 from ltsnn.engine.distributed import SINGLE, Distributed
 from ltsnn.engine.guard import first_non_finite
-from ltsnn.engine.metrics import Record, RunFolder, write_history
+from ltsnn.engine.metrics import Record, RunFolder, validation_rank, write_history
 from ltsnn.engine.optim import restore_optimizer
 from ltsnn.files import remove_dead_temporaries, write_atomic
 
@@ -124,7 +124,7 @@ class Checkpointer:
     After each epoch :meth:`end_epoch` appends the record to the history and rewrites ``metrics.jsonl`` /
     ``thresholds.csv``; it writes ``checkpoints/last.pt`` every ``every`` epochs and after the last one
     (and redraws the task's plots then), and ``checkpoints/best.pt`` on a new best ``val_<task.metric>`` (the
-    validation split's; a run without one has no best.pt).
+    validation split's, ties broken by the lower validation loss; a run without one has no best.pt).
     """
 
     def __init__(self, folder: RunFolder, task: "Task", optimizer: torch.optim.Optimizer,
@@ -161,7 +161,8 @@ class Checkpointer:
 
     def end_epoch(self, record: Record, *, step: int) -> None:
         key = f"val_{self.task.metric}"                          # chosen on validation, never on the test split
-        new_best = key in record and record[key] > max((r[key] for r in self.history), default=-1.0)
+        rank = validation_rank(record, self.task.metric) if key in record else None
+        new_best = rank is not None and all(rank > validation_rank(r, self.task.metric) for r in self.history)
         self.history.append(record)
         epoch = record["epoch"]
         due = epoch % self.every == 0 or epoch == self.epochs

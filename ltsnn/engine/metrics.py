@@ -112,11 +112,23 @@ def epoch_record(task: Any, *, epoch: int, step: int, lr: float, train: dict[str
 
 def best_record(history: Sequence[Record], *, metric: str = "acc") -> Record | None:
     """The epoch that ``best.pt`` holds: the highest validation metric ``val_<metric>`` (accuracy; detection:
-    ``map50``), the earliest on ties; None for a run without a validation split. Never chosen on the test split.
+    ``map50``), on ties the lower validation loss, then the earliest; None for a run without a validation
+    split. Never chosen on the test split.
+
+    Example:
+        >>> h = [{"epoch": 1, "val_acc": 0.8, "val_loss": 0.9}, {"epoch": 2, "val_acc": 0.8, "val_loss": 0.7}]
+        >>> best_record(h)["epoch"]                             # a small validation set ties often
+        2
     """
     if not history or f"val_{metric}" not in history[0]:
         return None
-    return max(history, key=lambda r: (r[f"val_{metric}"], -r["epoch"]))
+    return max(history, key=lambda r: (*validation_rank(r, metric), -r["epoch"]))
+
+
+def validation_rank(record: Record, metric: str) -> tuple[float, float]:
+    """How a record ranks for ``best.pt``: its validation metric, then its negated validation loss (ties in
+    accuracy are common on a few hundred validation samples; the loss still tells the epochs apart)."""
+    return record[f"val_{metric}"], -record.get("val_loss", 0.0)
 
 
 def format_summary(history: Sequence[Record], *, root: Path, task: Any) -> str:
