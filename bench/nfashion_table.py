@@ -32,7 +32,7 @@ def records(run: Path) -> list[dict]:
 
 
 def best(history: list[dict]) -> dict:
-    return max(history, key=lambda r: (r["val_acc"], -r["epoch"]))         # as ltsnn.engine.metrics.best_record
+    return max(history, key=lambda r: (r["val_acc"], -r["val_loss"], -r["epoch"]))   # as metrics.best_record
 
 
 def interval(values: list[float]) -> str:
