@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 13 item 5 (a)-(d): LT-SNN's ablations on N-Fashion, seeds 0-2, two runs side by side at one thread
-# each (the machine has 2 cores). Run from the repository root:  bash bench/nfashion_ablations.sh [OUT_DIR]
+# Issue 13 item 5 (a)-(d): LT-SNN's ablations on N-Fashion, seeds 0-2, JOBS (default 2) runs side by side at one
+# thread each (the machine has 2 cores). Run from the repository root:  bash bench/nfashion_ablations.sh [OUT_DIR]
 # Then: .venv/bin/python bench/nfashion_table.py OUT_DIR   (the tables of docs/results.md)
 set -euo pipefail
 OUT=${1:-runs/nfashion}
@@ -25,4 +25,4 @@ run() {
 }
 export -f run; export OUT LTSNN
 mkdir -p "$OUT"
-jobs | xargs -P 2 -L 1 bash -c 'run "$@"' _
+jobs | xargs -P "${JOBS:-2}" -L 1 bash -c 'run "$@"' _

@@ -10,13 +10,12 @@ and the mean learned threshold of the last layer. Rows whose seeds are incomplet
 
 from __future__ import annotations
 
-import json
-import math
 import statistics
 import sys
 from pathlib import Path
 
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776}                  # Student t quantiles, df = n - 1
+from table_stats import best, interval, records
+
 ROWS = {
     "(a) Table 2": ["sgp", "fixed", "stsg", "sgp_official", "penalty_for_all"],
     "(b) Table 8": ["sgp", "thlr"],
@@ -25,22 +24,6 @@ ROWS = {
 }
 LABELS = {"sgp": "sgp (sigmoid weighting, one learning rate, float)", "thlr": "sgp, threshold lr 3e-5 (100× lower)",
           "sawb4": "sgp, 4-bit SAWB weights"}
-
-
-def records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
-def best(history: list[dict]) -> dict:
-    return max(history, key=lambda r: (r["val_acc"], -r["val_loss"], -r["epoch"]))   # as metrics.best_record
-
-
-def interval(values: list[float]) -> str:
-    m = statistics.fmean(values)
-    if len(values) < 2:
-        return f"{100 * m:.2f} (n = 1)"
-    half = T_975[len(values) - 1] * statistics.stdev(values) / math.sqrt(len(values))
-    return f"{100 * m:.2f} ± {100 * half:.2f}"
 
 
 def main(root: Path, epochs: int = 4) -> None:

@@ -75,6 +75,20 @@ def test_accuracy_versus_eps_follows_the_margin_rule_exactly(norm, steps):
     assert expected[0] > expected[-1]                           # the grid is not trivial
 
 
+@pytest.mark.parametrize("steps", [1, 10])
+def test_a_transfer_attack_uses_the_source_gradient(steps):
+    """Crafted on the model itself, a transfer attack is the white-box one; crafted on the negated model, it pushes
+    every image away from the boundary, so exactly the images with m + eps·||w_y - w_j||_1 > 0 stay correct."""
+    classify, w, b = _linear(seed=4)
+    x, y = _images(300, seed=6)
+    eps = [0.0, 0.05, 0.2]
+    white = accuracy_under_attack(classify, [(x, y)], eps=eps, steps=steps)
+    assert accuracy_under_attack(classify, [(x, y)], eps=eps, steps=steps, source=classify) == white
+    away = accuracy_under_attack(classify, [(x, y)], eps=eps, steps=steps, source=lambda z: -classify(z))
+    assert [r["accuracy"] for r in away] == [_margin_rule(x, y, w, b, -e, "linf") for e in eps]
+    assert away[-1]["accuracy"] > away[0]["accuracy"] > white[-1]["accuracy"]
+
+
 def test_adversarial_images_stay_in_0_1():
     classify, w, b = _linear()
     x = torch.full((2, 1, 4, 4), 0.99, dtype=torch.float64)

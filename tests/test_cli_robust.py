@@ -8,6 +8,7 @@ import torch
 import ltsnn.cli as cli
 from ltsnn.cli import main, robust
 from ltsnn.data import datasets as data_registry
+from ltsnn.engine import loop
 
 
 class TinyStatic(torch.utils.data.Dataset):
@@ -48,12 +49,13 @@ def commands(monkeypatch):
     monkeypatch.setitem(data_registry.DATASETS, "tiny_static", build)
 
 
-def _train(tmp_path, encoder, *extra):
+def _train(tmp_path, encoder, *extra, name=None, code=0):
+    name = name or encoder
     args = ["train", "data.name=tiny_static", "data.n_time_bins=2", "data.batch_size=16", "data.val_fraction=0",
-            "train.progress=never", f"train.out_dir={tmp_path}", f"train.name={encoder}", "train.epochs=1",
+            "train.progress=never", f"train.out_dir={tmp_path}", f"train.name={name}", "train.epochs=1",
             f"model.encoder={encoder}", "model.neuron_options.backend=torch", *extra]
-    assert main(args) == 0
-    return tmp_path / encoder
+    assert main(args) == code
+    return tmp_path / name
 
 
 @pytest.mark.slow                                               # trains a run (~10 s on 2 cores)
@@ -79,6 +81,60 @@ def test_attack_and_certify_write_their_tables_and_plots(tmp_path, commands, cap
 
     assert main(["certify", str(run), "--noise", "encoder", "--sigma", "0.5"]) == 2
     assert "differs from the encoder's sigma" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_transfer_attack_crafts_on_the_other_run_and_writes_under_its_name(tmp_path, commands, capsys,
+                                                                          monkeypatch):
+    target, source = _train(tmp_path, "direct"), _train(tmp_path, "poisson")
+    args = ["attack", str(target), "--eps", "0,0.5", "--steps", "2", "--limit", "6"]
+    assert main([*args, "--name", "white"]) == 0
+    assert main([*args, "--name", "transfer", "--transfer-from", str(source)]) == 0
+    assert not (target / "attack.csv").exists()
+    white, transfer = (json.loads((target / f"{n}.json").read_text()) for n in ("white", "transfer"))
+    assert white["transfer_from"] is None and transfer["transfer_from"].startswith(str(source))
+    assert transfer["attack"] == "PGD-2 transferred from poisson" and transfer["eot"] == 8   # the source's draws
+    assert transfer["rows"][0] == white["rows"][0]                                         # eps 0: clean
+    assert (target / "transfer.png").is_file() and "transfer.json" in capsys.readouterr().out
+
+    other_t = _train(tmp_path, "direct", "data.n_time_bins=3", name="t3")     # another T is fine
+    assert main([*args, "--name", "t3", "--transfer-from", str(other_t)]) == 0
+    monkeypatch.setitem(data_registry.DATASETS, "tiny_static2", data_registry.DATASETS["tiny_static"])
+    other_data = _train(tmp_path, "direct", "data.name=tiny_static2", name="d2")   # other images are not
+    capsys.readouterr()
+    assert main([*args, "--transfer-from", str(other_data)]) == 2
+    assert "expected the attacked run's tiny_static" in capsys.readouterr().err
+    assert main([*args, "--transfer-from", str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", ["poisson", "rsc"])
+def test_a_stochastic_encoder_resumes_and_evaluates_exactly(tmp_path, commands, capsys, monkeypatch, encoder):
+    """The encoder's draws depend on (seed, epoch) in training and on the seed alone in evaluation, so a run
+    resumed after a crash ends exactly as an uninterrupted one, and `ltsnn eval` repeats the logged test accuracy."""
+    two = ["train.epochs=2"]
+    straight = _train(tmp_path, encoder, *two, name="straight")
+    real_epoch = loop.train_one_epoch
+
+    def crash_in_epoch_2(*a, epoch, **kw):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*a, epoch=epoch, **kw)
+
+    monkeypatch.setattr(loop, "train_one_epoch", crash_in_epoch_2)
+    _train(tmp_path, encoder, *two, name="resumed", code=130)         # the CLI's exit code for an interrupt
+    monkeypatch.setattr(loop, "train_one_epoch", real_epoch)
+    assert main(["train", "--resume", str(tmp_path / "resumed")]) == 0
+
+    def history(run):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert history(straight) == history(tmp_path / "resumed")
+    a, b = (torch.load(r / "checkpoints" / "last.pt", weights_only=True)["model"] for r in (straight, tmp_path / "resumed"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    capsys.readouterr()
+    assert main(["eval", str(straight / "checkpoints" / "last.pt")]) == 0
+    assert f"{100 * history(straight)[-1]['test_acc']:.2f}" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """``ltsnn attack | certify``: the adversarial and the certified robustness of a trained run on its test set.
 
     ltsnn attack RUN_DIR [key=value ...] --eps 0,0.01,0.03 [--steps 10] [--norm linf|l2] [--eot 1] [--limit N]
+                 [--transfer-from OTHER_RUN] [--name attack]
     ltsnn certify RUN_DIR [key=value ...] --sigma 0.25 [--n 1000] [--n0 100] [--alpha 0.001] [--noise gaussian]
 
 Both restore the run's best checkpoint (else its last), take the test split of the stored config (the data
@@ -39,6 +40,11 @@ def add_commands(sub) -> None:
     a.add_argument("--surrogate", choices=("own", *SURROGATE_NAMES), default="atan",
                    help="surrogate gradient the attack differentiates through; 'own': the model's (default: "
                         "%(default)s: full support, no masking by a triangle's flat tails)")
+    a.add_argument("--transfer-from", metavar="OTHER_RUN", default=None,
+                   help="a black-box transfer attack: craft the perturbations on OTHER_RUN's model (same data set; "
+                        "its best checkpoint, its own encoder and T) and score them on RUN_DIR's")
+    a.add_argument("--name", default="attack",
+                   help="stem of the files written into the run folder (default: %(default)s)")
     a.set_defaults(run=_cmd_attack)
 
     c = sub.add_parser("certify", help="certified L2 accuracy by randomized smoothing; writes certify.csv/.json/.png",
@@ -71,15 +77,9 @@ def _restore(args: argparse.Namespace, command: str):
     and its number of classes."""
     from torch.utils.data import Subset
 
-    from ltsnn.build import EVAL_KEYS, build_dataset, restore
-    from ltsnn.engine import RunFolder
+    from ltsnn.build import build_dataset
 
-    folder = RunFolder(args.run_dir)
-    if not folder.root.is_dir():
-        raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
-    path = folder.best if args.checkpoint == "best" and folder.best.is_file() else folder.last
-    restored = restore(path, overrides_only(args.overrides, command=command), allowed=EVAL_KEYS,
-                       why=f"{command} rebuilds the model from the checkpoint")
+    folder, path, restored = _restore_run(args.run_dir, args.overrides, args.checkpoint, command)
     cfg = restored.config
     test_set = build_dataset(cfg.data, split="test")
     num_classes = test_set.num_classes
@@ -88,6 +88,34 @@ def _restore(args: argparse.Namespace, command: str):
     if args.limit:
         test_set = Subset(test_set, range(min(args.limit, len(test_set))))
     return cfg, restored.model.to(cfg.train.device).eval(), path, folder, test_set, num_classes
+
+
+def _restore_run(run_dir: str, overrides: Sequence[str], checkpoint: str, command: str):
+    """(run folder, checkpoint path, restored checkpoint) of ``run_dir``: its best checkpoint, else its last."""
+    from ltsnn.build import EVAL_KEYS, restore
+    from ltsnn.engine import RunFolder
+
+    folder = RunFolder(run_dir)
+    if not folder.root.is_dir():
+        raise FileNotFoundError(f"{folder.root}: no such folder; expected a run folder written by `ltsnn train`")
+    path = folder.best if checkpoint == "best" and folder.best.is_file() else folder.last
+    restored = restore(path, overrides_only(overrides, command=command), allowed=EVAL_KEYS,
+                       why=f"{command} rebuilds the model from the checkpoint")
+    return folder, path, restored
+
+
+def _transfer_source(run_dir: str, overrides: Sequence[str], cfg, device: str):
+    """The classifier and EoT draws of the run a transfer attack is crafted on; it must use ``cfg``'s data set."""
+    from ltsnn.layers import encoder_of
+    from ltsnn.robust import snn_classifier
+
+    _, path, restored = _restore_run(run_dir, overrides, "best", "attack")
+    data = restored.config.data
+    if (data.name, data.options) != (cfg.data.name, cfg.data.options):
+        raise UsageError(f"attack --transfer-from {run_dir}: its data is {data.name} {data.options}, expected the "
+                         f"attacked run's {cfg.data.name} {cfg.data.options} (the same images)")
+    model = restored.model.to(device).eval()
+    return model, snn_classifier(model, data.n_time_bins), 8 if encoder_of(model).stochastic else 1, path
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
@@ -105,21 +133,28 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     device = cfg.train.device
     batches = ((static_images(frames.to(device)), labels.to(device))
                for frames, labels in ordered_loader(test_set, batch_size=cfg.data.batch_size, num_workers=0))
-    with attack_surrogate(model, surrogate):
-        rows = accuracy_under_attack(snn_classifier(model, cfg.data.n_time_bins), batches, eps=eps, norm=args.norm,
-                                     steps=args.steps, n_eot=n_eot, random_start=args.random_start,
-                                     seed=cfg.train.seed)
+    classifier = snn_classifier(model, cfg.data.n_time_bins)
+    source, source_model, source_path = classifier, model, None
+    if args.transfer_from is not None:
+        source_model, source, n_eot, source_path = _transfer_source(args.transfer_from, args.overrides, cfg, device)
+    with attack_surrogate(model, surrogate), attack_surrogate(source_model, surrogate):
+        rows = accuracy_under_attack(classifier, batches, eps=eps, norm=args.norm, steps=args.steps, n_eot=n_eot,
+                                     random_start=args.random_start, seed=cfg.train.seed, source=source)
     attack = "FGSM" if args.steps == 1 and not args.random_start else f"PGD-{args.steps}"
+    if source_path is not None:
+        attack += f" transferred from {Path(args.transfer_from).name}"
     settings = {"checkpoint": str(path), "attack": attack, "norm": args.norm, "steps": args.steps, "eot": n_eot,
                 "random_start": args.random_start, "surrogate": args.surrogate, "encoder": type(encoder).__name__,
-                "model": cfg.model.name, "data": cfg.data.name, "n_time_bins": cfg.data.n_time_bins}
-    _write_table(folder.root / "attack", settings, rows, ("eps", "accuracy", "n"))
-    _plot(folder.root / "attack.png", [r["eps"] for r in rows], [r["accuracy"] for r in rows],
+                "model": cfg.model.name, "data": cfg.data.name, "n_time_bins": cfg.data.n_time_bins,
+                "transfer_from": None if source_path is None else str(source_path)}
+    stem = folder.root / args.name
+    _write_table(stem, settings, rows, ("eps", "accuracy", "n"))
+    _plot(stem.with_suffix(".png"), [r["eps"] for r in rows], [r["accuracy"] for r in rows],
           xlabel=f"ε ({args.norm})", ylabel="accuracy",
           title=f"{cfg.model.name} ({cfg.model.encoder} coding): {attack}, EoT {n_eot}, n={rows[0]['n']}")
     for r in rows:
         print(f"eps {r['eps']:<8g} accuracy {r['accuracy']:.4f}")
-    print(f"attack: {folder.root / 'attack.csv'}, attack.json, attack.png")
+    print(f"attack: {stem.with_suffix('.csv')}, {args.name}.json, {args.name}.png")
     return 0
 
 

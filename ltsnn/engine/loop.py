@@ -28,7 +28,13 @@ from ltsnn.engine.metrics import Record, RunFolder, epoch_record
 from ltsnn.engine.monitor import FiringRateMonitor
 from ltsnn.engine.precision import FP32, Precision
 from ltsnn.engine.task import Task
+from ltsnn.layers.encoding import restart_encoders
 from ltsnn.neurons import reset_states
+
+# The positions the random streams of stochastic input encoders restart at (ltsnn.layers.encoding): training
+# epoch e (1-based) of rank r draws from (TRAIN_STREAM, e, r), every evaluation from (EVAL_STREAM, r). Nothing about them
+# needs saving, so a resumed run draws what the uninterrupted one did, and a re-evaluation what the run logged.
+TRAIN_STREAM, EVAL_STREAM = 0, 1
 
 # Where fit writes each epoch's record: metrics.jsonl (always: resuming and reports read it), and TensorBoard.
 LOG_SINKS = ("jsonl", "tensorboard")
@@ -169,7 +175,8 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
     """One pass over ``loader``, one optimizer step per batch.
 
     Args:
-        epoch: 1-based, for messages. step: optimizer steps taken before this epoch.
+        epoch: 1-based, for messages and the stream of stochastic input encoders. step: optimizer steps taken
+            before this epoch.
         guard: watches each step's loss (:class:`~ltsnn.engine.guard.DivergenceGuard`); None for no watch.
         precision: autocast and loss scaling (:class:`~ltsnn.engine.precision.Precision`).
         dist: the processes training together; ``loader`` then yields this rank's shards, each batch's loss
@@ -184,6 +191,7 @@ def train_one_epoch(task: Task, loader: DataLoader, *, optimizer: torch.optim.Op
         DivergenceError: the guard stopped the run on that step's loss (not stepped on either).
     """
     task.model.train()
+    restart_encoders(task.model, TRAIN_STREAM, epoch, dist.rank)
     total_loss, seen = 0.0, 0
     meter = task.meter(split="train")
     weights = getattr(loader.batch_sampler, "weights", None) if dist.enabled else None
@@ -240,6 +248,7 @@ def evaluate(task: Task, loader: DataLoader, *, device: torch.device | str = "cp
         is ``acc`` (argmax of the time-mean logits, in [0, 1]), detection's ``map``, ``map50``, per-class AP, ...
     """
     task.model.eval()
+    restart_encoders(task.model, EVAL_STREAM, dist.rank)
     total_loss, seen = 0.0, 0
     meter = task.meter(split="test")
     with FiringRateMonitor(task.model) as monitor:

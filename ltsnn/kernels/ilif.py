@@ -25,7 +25,7 @@ import warnings
 import torch
 
 from ltsnn.functional import ilif as functional
-from ltsnn.kernels.lif import _per_neuron, resolve_backend
+from ltsnn.kernels.lif import _per_neuron, grad_or_zeros, resolve_backend
 
 Tensor = torch.Tensor
 
@@ -78,8 +78,7 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, g_s, g_window, g_h_last):
     (window,) = ctx.saved_tensors
-    g_s = torch.zeros(window.shape, dtype=ctx.dtype) if g_s is None else g_s.contiguous()
-    g_h_last = torch.zeros(window.shape[1:], dtype=ctx.dtype) if g_h_last is None else g_h_last.contiguous()
+    g_s, g_h_last = grad_or_zeros(g_s, window.shape, ctx.dtype), grad_or_zeros(g_h_last, window.shape[1:], ctx.dtype)
     g_x, g_v_init = ilif_backward_op(g_s, g_h_last, window, ctx.decay)
     return g_x, g_v_init, None, None
 

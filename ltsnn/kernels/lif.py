@@ -138,14 +138,21 @@ def _backward(ctx, g_s, g_u, g_v_last):
     decay, input_scale, hard_reset, detach_reset, fire_on_equal, mode, surrogate, width, backend = ctx.options
     if not ctx.needs_input_grad[1] and mode != "penalty_for_all":
         mode = "fixed"                                          # skip the threshold terms (g_x is the same)
-    g_s = torch.zeros_like(u) if g_s is None else g_s.contiguous()
-    g_v_last = torch.zeros_like(v_th) if g_v_last is None else g_v_last.contiguous()
+    g_s, g_v_last = grad_or_zeros(g_s, u.shape, u.dtype, u.device), grad_or_zeros(g_v_last, v_th.shape, v_th.dtype,
+                                                                                   v_th.device)
     g_x, g_vth, g_v_init = lif_backward_op(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset,
                                            fire_on_equal, mode, surrogate, width, backend)
     return (g_x, None if mode == "fixed" else g_vth, g_v_init) + (None,) * 9
 
 
 lif_forward_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def grad_or_zeros(grad: Tensor | None, shape: torch.Size | tuple[int, ...], dtype: torch.dtype,
+                  device: torch.device | str = "cpu") -> Tensor:
+    """The incoming gradient of a kernel's output, contiguous, or zeros of ``shape`` when autograd passed None
+    (the output was not used): what every fused backward needs before it calls its op."""
+    return torch.zeros(shape, dtype=dtype, device=device) if grad is None else grad.contiguous()
 
 
 def _per_neuron(value: Tensor | float, name: str, like: Tensor) -> Tensor:

@@ -35,7 +35,7 @@ import torch
 
 from ltsnn.functional import lmht as functional
 from ltsnn.kernels.ilif import resolve_cpu_backend
-from ltsnn.kernels.lif import _per_neuron
+from ltsnn.kernels.lif import _per_neuron, grad_or_zeros
 
 Tensor = torch.Tensor
 
@@ -72,8 +72,7 @@ def _setup_context(ctx, inputs, output):
 
 def _backward(ctx, g_y, g_window, g_v_last):
     (window,) = ctx.saved_tensors
-    g_y = torch.zeros(window.shape, dtype=ctx.dtype) if g_y is None else g_y.contiguous()
-    g_v_last = torch.zeros(window.shape[1:], dtype=ctx.dtype) if g_v_last is None else g_v_last.contiguous()
+    g_y, g_v_last = grad_or_zeros(g_y, window.shape, ctx.dtype), grad_or_zeros(g_v_last, window.shape[1:], ctx.dtype)
     g_x, g_v_init = mht_backward_op(g_y, g_v_last, window, ctx.leak)
     return g_x, None, g_v_init, None, None                      # θ gets no gradient
 
@@ -116,8 +115,7 @@ def _lmht_setup_context(ctx, inputs, output):
 
 def _lmht_backward(ctx, g_y, g_window, g_v_prev, g_v_last):
     window, v_prev = ctx.saved_tensors
-    g_y = torch.zeros_like(v_prev) if g_y is None else g_y.contiguous()
-    g_v_last = v_prev.new_zeros(v_prev.shape[1:]) if g_v_last is None else g_v_last.contiguous()
+    g_y, g_v_last = grad_or_zeros(g_y, v_prev.shape, v_prev.dtype), grad_or_zeros(g_v_last, v_prev.shape[1:], v_prev.dtype)
     g_cur, g_lam = lmht_backward_op(g_y, g_v_last, window, v_prev)
     g_lam = g_lam.sum().to(ctx.lam_meta.dtype).reshape(ctx.lam_meta.shape)
     return g_cur, None, None, g_lam, None                       # θ and v(0) get no gradient

@@ -3,8 +3,9 @@
 Each encoder maps the ``[T, B, C, H, W]`` intensities of a static data set (the image repeated over T) to what
 the network's first layer sees. Stochastic ones draw from their own ``torch.Generator``, seeded with ``seed``
 (the run's ``train.seed``) on first use on each device, so the same seed gives the same spikes whatever else
-drew random numbers; :meth:`Encoder.reseed` starts the stream again. The maths is in
-:mod:`ltsnn.functional.encode`.
+drew random numbers; :meth:`Encoder.reseed` starts the stream again. The training loop restarts it at a named
+position (:func:`restart_encoders`: each epoch, each evaluation), so the draws need no checkpoint: a resumed
+run and ``ltsnn eval`` draw what the uninterrupted run drew. The maths is in :mod:`ltsnn.functional.encode`.
 
 Example:
     >>> import torch
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,17 +49,32 @@ class Encoder(nn.Module):
     def __init__(self, *, seed: int = 0):
         super().__init__()
         self.seed = int(seed)
+        self._stream: tuple[int, ...] = ()
         self._generators: dict[torch.device, torch.Generator] = {}
 
     def generator(self, device: torch.device) -> torch.Generator:
-        """This encoder's generator on ``device``, seeded with :attr:`seed` when first asked for."""
+        """This encoder's generator on ``device``, seeded when first asked for: with :attr:`seed`, or after
+        :meth:`restart` with a seed derived from (:attr:`seed`, stream)."""
         if device not in self._generators:
-            self._generators[device] = torch.Generator(device).manual_seed(self.seed)
+            seed = self.seed
+            if self._stream:
+                seed = int(np.random.SeedSequence([self.seed % 2**64, *self._stream]).generate_state(1, np.uint64)[0])
+            self._generators[device] = torch.Generator(device).manual_seed(seed)
         return self._generators[device]
 
     def reseed(self, seed: int | None = None) -> "Encoder":
         """Start the random stream again from ``seed`` (default: :attr:`seed`); returns self."""
         self.seed = self.seed if seed is None else int(seed)
+        self._stream = ()
+        self._generators.clear()
+        return self
+
+    def restart(self, *stream: int) -> "Encoder":
+        """Start the random stream at the position named by ``stream`` (ints >= 0, e.g. a phase and an epoch):
+        the draws then depend on (:attr:`seed`, ``stream``) alone, whatever was drawn before; returns self."""
+        if any(not isinstance(s, int) or s < 0 for s in stream):
+            raise ValueError(f"restart: stream must be ints >= 0, got {stream!r}")
+        self._stream = tuple(stream)
         self._generators.clear()
         return self
 
@@ -134,6 +151,22 @@ class EncodedModel(nn.Module):
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         return self.network(self.encoder(x_seq))
+
+
+def restart_encoders(model: nn.Module, *stream: int) -> None:
+    """:meth:`Encoder.restart` every encoder inside ``model`` at ``stream``.
+
+    Example:
+        >>> import torch
+        >>> model = EncodedModel(create_encoder("poisson", seed=1), torch.nn.Identity())
+        >>> x_seq = torch.full((4, 1, 1, 8, 8), 0.5)
+        >>> restart_encoders(model, 0, 3); first = model(x_seq); _ = model(x_seq)
+        >>> restart_encoders(model, 0, 3); torch.equal(first, model(x_seq))
+        True
+    """
+    for module in model.modules():
+        if isinstance(module, Encoder):
+            module.restart(*stream)
 
 
 def encoder_of(model: nn.Module) -> Encoder:

@@ -159,11 +159,15 @@ def _correct(classifier: Classifier, x: torch.Tensor, y: torch.Tensor) -> int:
 
 def accuracy_under_attack(classifier: Classifier, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
                           eps: Sequence[float], norm: str = "linf", steps: int = 10, n_eot: int = 1,
-                          random_start: bool = False, seed: int = 0) -> list[dict[str, float]]:
+                          random_start: bool = False, seed: int = 0,
+                          source: Classifier | None = None) -> list[dict[str, float]]:
     """Accuracy on ``batches`` of (images ``[B, C, H, W]``, labels ``[B]``) under PGD with ``steps`` steps
     (FGSM when ``steps`` is 1 and there is no random start) at each radius of ``eps``; one row per radius:
     ``{"eps", "accuracy", "n"}``. A stochastic classifier is scored on one fresh draw per image, so the
-    accuracy is also averaged over its randomness. ``eps = 0`` is the clean accuracy."""
+    accuracy is also averaged over its randomness. ``eps = 0`` is the clean accuracy. With ``source``, the
+    perturbations are crafted on that classifier (a transfer attack; ``n_eot`` is then its draws) and scored on
+    ``classifier``."""
+    source = classifier if source is None else source
     for e in eps:
         _check(e, norm)
     correct, n = [0] * len(eps), 0
@@ -173,9 +177,9 @@ def accuracy_under_attack(classifier: Classifier, batches: Iterable[tuple[torch.
             if e == 0:
                 x_adv = images
             elif steps == 1 and not random_start:
-                x_adv = fgsm(classifier, images, labels, eps=e, norm=norm, n_eot=n_eot)
+                x_adv = fgsm(source, images, labels, eps=e, norm=norm, n_eot=n_eot)
             else:
-                x_adv = pgd(classifier, images, labels, eps=e, norm=norm, steps=steps, n_eot=n_eot,
+                x_adv = pgd(source, images, labels, eps=e, norm=norm, steps=steps, n_eot=n_eot,
                             random_start=random_start, seed=seed)
             correct[i] += _correct(classifier, x_adv, labels)
     return [{"eps": float(e), "accuracy": c / max(n, 1), "n": n} for e, c in zip(eps, correct)]
