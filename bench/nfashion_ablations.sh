@@ -19,7 +19,7 @@ jobs() {
 }
 run() {
   local name=$1; shift
-  [ -f "$OUT/$name/last.pt" ] && grep -q '"epoch": 4' "$OUT/$name/metrics.jsonl" 2>/dev/null && return 0
+  [ -f "$OUT/$name/report/report.json" ] && return 0          # finished (the report is written last)
   OMP_NUM_THREADS=1 $LTSNN train configs/nfashion_ltsnn.yaml train.out_dir="$OUT" train.name="$name" \
     train.progress=never "$@" > "$OUT/$name.log" 2>&1 || echo "FAILED $name" >> "$OUT/failed.txt"
 }

@@ -11,7 +11,7 @@ LTSNN=${LTSNN:-.venv/bin/ltsnn}
 ROUNDS=${ROUNDS:-4} RATE=0.6 EPOCHS=3 JOBS=${JOBS:-2}   # 4 rounds: 60, 84, 93.6, 97.4 % sparse
 dense() {   # the dense run of one seed
   local seed=$1 name=dense-s$1
-  [ -f "$OUT/$name/report.json" ] || OMP_NUM_THREADS=1 $LTSNN train configs/prune_fashion.yaml train.seed="$seed" \
+  [ -f "$OUT/$name/report/report.json" ] || OMP_NUM_THREADS=1 $LTSNN train configs/prune_fashion.yaml train.seed="$seed" \
     train.out_dir="$OUT" train.name="$name" train.progress=never > "$OUT/$name.log" 2>&1
 }
 prune() {   # one pruning of a copy of the dense run: prune SEED CRITERION REWIND

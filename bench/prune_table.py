@@ -4,7 +4,8 @@
 
 One row per criterion and rewinding, one column per round's sparsity: the test accuracy of the checkpoint
 chosen on the validation split (prune.json), mean over seeds with a 95 % t-interval; then the paired
-difference sf - magnitude (same seed: same dense run, same data order) at each sparsity.
+differences (same seed: same dense run, same data order) sf - magnitude and no rewinding - rewinding at each
+sparsity.
 """
 
 from __future__ import annotations
@@ -43,14 +44,17 @@ def main(root: Path) -> None:
         row = [interval([rs[k]["test_acc"] for rs in seeds.values() if len(rs) > k]) if seeds else ""
                for k in range(n_rounds)]
         print(f"| {label} | {len(seeds)} | " + " | ".join(row) + " |")
-    print("\n### sf − magnitude, paired by seed (percentage points)\n\n| rewinding | seeds | " + head + " |")
+    print("\n### Paired by seed (percentage points)\n\n| difference | seeds | " + head + " |")
     print("|---|---:|" + "---:|" * n_rounds)
-    for rewind in ("epoch1", "none"):
-        mag, sf = found[("magnitude", rewind)], found[("sf", rewind)]
-        common = sorted(set(mag) & set(sf))
-        row = [interval([sf[s][k]["test_acc"] - mag[s][k]["test_acc"] for s in common
-                         if len(sf[s]) > k and len(mag[s]) > k]) if common else "" for k in range(n_rounds)]
-        print(f"| {rewind} | {len(common)} | " + " | ".join(row) + " |")
+    for label, a, b in (("sf − magnitude, rewound to epoch 1", ("sf", "epoch1"), ("magnitude", "epoch1")),
+                        ("sf − magnitude, no rewinding", ("sf", "none"), ("magnitude", "none")),
+                        ("no rewinding − rewound, magnitude", ("magnitude", "none"), ("magnitude", "epoch1")),
+                        ("no rewinding − rewound, sf", ("sf", "none"), ("sf", "epoch1"))):
+        x, y = found[a], found[b]
+        common = sorted(set(x) & set(y))
+        row = [interval([x[s][k]["test_acc"] - y[s][k]["test_acc"] for s in common
+                         if len(x[s]) > k and len(y[s]) > k]) for k in range(n_rounds)]
+        print(f"| {label} | {len(common)} | " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ LIMIT=${LIMIT:-300}            # test images attacked / certified per run (the f
 EPS=0,0.01,0.02,0.05,0.1,0.3   # L-inf radii on [0, 1] images; 0.3 must drive every model to ~0 (no masking)
 train() {   # train SEED CODING
   local name=$2-s$1
-  [ -f "$OUT/$name/report.json" ] || OMP_NUM_THREADS=1 $LTSNN train "configs/robust_fashion_$2.yaml" \
+  [ -f "$OUT/$name/report/report.json" ] || OMP_NUM_THREADS=1 $LTSNN train "configs/robust_fashion_$2.yaml" \
     train.seed="$1" train.out_dir="$OUT" train.name="$name" train.progress=never > "$OUT/$name.log" 2>&1 \
     || echo "FAILED train $name" >> "$OUT/failed.txt"
 }
@@ -36,10 +36,15 @@ case $STAGE in
     first=${SEEDS%% *}
     for s in $SEEDS; do
       for c in ann direct poisson rsc; do echo "$s $c attack --eps $EPS --steps 10"; done
-      for c in direct poisson rsc; do   # the gradient-masking checks: PGD-10 transferred from the ANN, and
+      # The gradient-masking checks: PGD-10 transferred from the same seed's ANN; on the first seed also 4x the
+      # steps, and for the stochastic codings 4x the EoT draws (the later --eot wins).
+      for c in direct poisson rsc; do
         echo "$s $c attack-transfer --eps 0.02,0.05,0.1 --steps 10 --transfer-from $OUT/ann-s$s"
-        [ "$s" = "$first" ] && echo "$s $c attack-steps40 --eps 0.02,0.05 --steps 40"   # 4x the steps (first seed)
+        if [ "$s" = "$first" ]; then echo "$s $c attack-steps40 --eps 0.02,0.05 --steps 40"; fi
       done
+      if [ "$s" = "$first" ]; then
+        for c in poisson rsc; do echo "$s $c attack-eot16 --eps 0.05,0.1 --steps 10 --eot 16"; done
+      fi
     done | xargs -P "$JOBS" -L 1 bash -c 'attack "$@"' _ ;;
   certify)
     printf '%s\n' $SEEDS | xargs -P "$JOBS" -I{} bash -c 'certify {}' ;;

@@ -39,10 +39,11 @@ def cells(folders: list[Path], name: str, keys: list[float]) -> list[str]:
 
 
 def main(root: Path) -> None:
-    any_attack = next(f / "attack.json" for c in CODINGS for f in runs(root, c) if (f / "attack.json").is_file())
-    first = json.loads(any_attack.read_text())
+    attacks = [json.loads((f / "attack.json").read_text()) for c in CODINGS for f in runs(root, c)
+               if (f / "attack.json").is_file()]
+    first, eot = attacks[0], max(a["eot"] for a in attacks)
     eps = [r["eps"] for r in first["rows"]]
-    print(f"\n### Clean and PGD-{first['steps']} L∞ accuracy (%), EoT {first['eot']} for the stochastic codings, "
+    print(f"\n### Clean and PGD-{first['steps']} L∞ accuracy (%), EoT {eot} for the stochastic codings, "
           f"first {first['rows'][0]['n']} test images\n")
     print("| model | seeds | clean, full test | " + " | ".join(f"ε = {e:g}" for e in eps) + " |")
     print("|---|---:|---:|" + "---:|" * len(eps))
@@ -55,8 +56,8 @@ def main(root: Path) -> None:
     print("| model | check | seeds | ε | white-box PGD-10 | the check |\n|---|---|---:|---:|---:|---:|")
     for c, label in CODINGS.items():
         folders = runs(root, c)
-        for name, what in (("attack-steps40", "PGD-40 (more steps)"), ("attack-transfer", "PGD-10 on the ANN, "
-                                                                                           "transferred")):
+        for name, what in (("attack-steps40", "PGD-40 (more steps)"), ("attack-eot16", "PGD-10, EoT 16 (more draws)"),
+                           ("attack-transfer", "PGD-10 on the ANN, transferred")):
             ran = [f for f in folders if table(f, name) is not None]
             if not ran:
                 continue

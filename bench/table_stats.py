@@ -24,7 +24,10 @@ def best(history: list[dict]) -> dict:
 
 
 def interval(values: list[float], scale: float = 100, digits: int = 2) -> str:
-    """``mean ± half-width`` of the 95 % t-interval of ``values`` times ``scale`` (percent by default)."""
+    """``mean ± half-width`` of the 95 % t-interval of ``values`` times ``scale`` (percent by default); empty
+    for no values."""
+    if not values:
+        return ""
     m = statistics.fmean(values)
     if len(values) < 2:
         return f"{scale * m:.{digits}f} (n = 1)"
