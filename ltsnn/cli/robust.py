@@ -35,7 +35,8 @@ def add_commands(sub) -> None:
     a.add_argument("--steps", type=int, default=10, help="PGD steps; 1: FGSM (default: %(default)s)")
     a.add_argument("--norm", choices=NORMS, default="linf", help="(default: %(default)s)")
     a.add_argument("--eot", type=int, default=None, metavar="N",
-                   help="gradients averaged over N encoder draws (default: 8 for a stochastic encoder, else 1)")
+                   help="gradients averaged over N encoder draws (default: 8 for a stochastic encoder, else 1; "
+                        "with --transfer-from, the source run's default, whatever N is)")
     a.add_argument("--random-start", action="store_true", help="start PGD at a uniform point of the ball")
     a.add_argument("--surrogate", choices=("own", *SURROGATE_NAMES), default="atan",
                    help="surrogate gradient the attack differentiates through; 'own': the model's (default: "
