@@ -1,7 +1,9 @@
 """Hand-run benchmark: multi-step LIF forward+backward on the CPU, ltsnn against its peers.
 
-Times one forward and one backward pass (of ``(spikes * g).sum()``, ``g`` a fixed random upstream
-gradient) of a LIF layer over a time-major input ``[T, B, C, H, W]`` (default ``[10, 16, 64, 48, 48]``,
+Times one forward and one backward pass of a LIF layer, ``spikes.backward(g)`` with ``g`` a fixed random
+upstream gradient (the neuron alone, as the floor counts it; ``--upstream loss`` times
+``(spikes * g).sum().backward()`` instead, the harness of the first measurements, whose loss adds ~24 bytes
+per element of its own: the product, its sum, and the product's backward) over a time-major input ``[T, B, C, H, W]`` (default ``[10, 16, 64, 48, 48]``,
 float32), for
 
 - ``ltsnn``        ``ltsnn.neurons.LIFNeuron(threshold_grad="sgp", backend="torch")``: decay 0.5, input x 1,
@@ -63,6 +65,8 @@ logging.getLogger("torch._library.triton").setLevel(logging.ERROR)   # "Triton n
 DEFAULT_SHAPE = (10, 16, 64, 48, 48)
 ALL_IMPLS = ("ltsnn", "ltsnn_numba", "ltsnn_numba_compile", "plain", "sj", "sj_compile", "snntorch")
 FLOOR_BYTES_PER_ELEMENT = 24
+UPSTREAM = {"backward": "spikes.backward(g)", "loss": "(spikes * g).sum().backward()"}
+upstream = "backward"                                  # set by --upstream
 
 
 # ----------------------------------------------------------------------------- (a) plain PyTorch loop
@@ -182,7 +186,10 @@ def fwd_bwd(run, x: torch.Tensor, g: torch.Tensor) -> None:
     x.grad = None
     for p in run.params:
         p.grad = None
-    (run(x) * g).sum().backward()
+    if upstream == "loss":
+        (run(x) * g).sum().backward()
+    else:
+        run(x).backward(g)
 
 
 def make_inputs(shape, seed: int = 0):
@@ -321,9 +328,9 @@ def breakdown(shape, rounds: int, backend: str) -> None:
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         s = fn(x)
-        loss = (s * g).sum()
+        loss, grad = ((s * g).sum(), None) if upstream == "loss" else (s, g)
         t1 = time.perf_counter()
-        loss.backward()
+        loss.backward(grad)
         t2 = time.perf_counter()
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         del s, loss
@@ -337,7 +344,7 @@ def breakdown(shape, rounds: int, backend: str) -> None:
     med = statistics.median
     if os.environ.get("LIF_BENCH_VERBOSE"):
         print("forward ms", [round(t) for t in fwd], "backward ms", [round(t) for t in bwd])
-    print(f"\nltsnn (backend {backend!r}) breakdown on {list(shape)} ({rounds} calls): forward (+ loss) median {med(fwd):.0f} ms "
+    print(f"\nltsnn (backend {backend!r}) breakdown on {list(shape)} ({rounds} calls): forward{' (+ loss)' if upstream == 'loss' else ''} median {med(fwd):.0f} ms "
           f"(min {min(fwd):.0f}), backward median {med(bwd):.0f} ms (min {min(bwd):.0f}); "
           f"{med(total):.0f} ms wall; CPU time over all threads: user {med(user_ms):.0f} ms, "
           f"kernel (sys) {med(sys_ms):.0f} ms; "
@@ -380,7 +387,7 @@ def mem_child(name: str, shape) -> None:
 def mem_all(names, shape) -> dict[str, float]:
     out = {}
     for name in names:
-        cmd = [sys.executable, os.path.abspath(__file__), "--mem-child", name,
+        cmd = [sys.executable, os.path.abspath(__file__), "--mem-child", name, "--upstream", upstream,
                "--shape", ",".join(map(str, shape)), "--threads", str(torch.get_num_threads())]
         res = subprocess.run(cmd, capture_output=True, text=True, check=False)
         try:
@@ -417,7 +424,7 @@ def table(times, mem, shape) -> str:
             row += f" {mem[name]:.0f} |" if name in mem else " - |"
         rows.append(row)
     note = (f"\nShape {list(shape)} float32 ({numel * 4 / 2**20:.0f} MiB per tensor), {len(copy)} rounds, "
-            f"{torch.get_num_threads()} torch thread(s), forward + backward of (spikes * g).sum(). "
+            f"{torch.get_num_threads()} torch thread(s), forward + {UPSTREAM[upstream]}. "
             f"Copy of one tensor {fmt(med(copy))} ms; first touch of a fresh tensor of that size costs "
             f"{fmt(med(fresh) - med(warm))} ms (fresh empty+fill {fmt(med(fresh))} ms, warm fill {fmt(med(warm))} ms).")
     return "\n".join(rows) + note
@@ -434,10 +441,14 @@ def main(argv=None) -> None:
     ap.add_argument("--mem", action="store_true", help="peak RSS growth per implementation (subprocesses)")
     ap.add_argument("--breakdown", default=None, choices=["torch", "numba"],
                     help="ltsnn forward/backward split and a profile, on this backend")
+    ap.add_argument("--upstream", default="backward", choices=list(UPSTREAM),
+                    help="backward: spikes.backward(g), the neuron alone (default); loss: (spikes * g).sum().backward()")
     ap.add_argument("--no-sanity", action="store_true")
     ap.add_argument("--mem-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     shape = tuple(int(s) for s in args.shape.split(","))
+    global upstream
+    upstream = args.upstream
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,6 +1,6 @@
 """Why QCFS -> IF conversion collapses at low T: per-layer diagnostics of a trained QCFS ANN (issue 13 item 5e).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/qcfs_conversion.py RUN/checkpoints/best.pt --steps 2,4,8,16,32 --limit 2000
+    OMP_NUM_THREADS=1 .venv/bin/python bench/qcfs_conversion.py RUN/checkpoints/best.pt --steps 2,4,8,16,32 --limit 10000
 
 For the ANN: each QCFS layer's λ, its pre-activation's 99th percentile and which of the Q levels its outputs
 use. For each T: the converted IF network's accuracy on the first ``limit`` test images (with a 95 % Wilson

@@ -116,6 +116,32 @@ def test_ties_fire_on_equal_exactly():
 
 
 @needs_numba
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("mode,reset", [("sgp", "hard"), ("sgp_official", "soft"), ("fixed", "hard")])
+def test_one_value_arguments_equal_their_expanded_copies(dtype, mode, reset):
+    # v_th / v_init / g_v_last as [1] (how the dispatcher passes a layer threshold and a zero start) against the
+    # same values expanded to [N], over several blocks with a partial last one: same spikes and gradients, and
+    # the [1] threshold's gradient is the sum of the per-neuron ones (the blocks' partial sums added up).
+    from ltsnn.kernels.lif_numba import BLOCK, lif_backward, lif_forward
+
+    gen = torch.Generator().manual_seed(11)
+    T, N = 5, 2 * BLOCK + 37
+    x = (torch.randn(T, N, generator=gen) * 0.8 + 0.6).to(dtype)
+    g_s = torch.randn(T, N, generator=gen).to(dtype)
+    one, zero = torch.tensor([0.9], dtype=dtype), torch.zeros(1, dtype=dtype)
+    hard = reset == "hard"
+    s1, u1, v1 = lif_forward(x, one, zero, 0.5, 1.0, hard, True)
+    sn, un, vn = lif_forward(x, one.expand(N).contiguous(), zero.expand(N).contiguous(), 0.5, 1.0, hard, True)
+    assert torch.equal(s1, sn) and torch.equal(u1, un) and torch.equal(v1, vn) and v1.shape == (N,)
+    args = (0.5, 1.0, hard, False, True, mode, "triangle", 1.0)
+    gx1, gth1, gv1 = lif_backward(g_s, zero, u1, one, *args)
+    gxn, gthn, gvn = lif_backward(g_s, zero.expand(N).contiguous(), un, one.expand(N).contiguous(), *args)
+    assert torch.equal(gx1, gxn) and torch.equal(gv1, gvn) and gth1.shape == (1,)
+    torch.testing.assert_close(gth1, gthn.sum().reshape(1), rtol=1e-5, atol=1e-4)
+    assert (mode == "fixed") == (not gth1.any())
+
+
+@needs_numba
 def test_raw_interface_shapes_and_errors():
     from ltsnn.kernels.lif_numba import lif_backward, lif_forward
 

@@ -76,21 +76,23 @@ def reference(x, v_th, v_init, g_seq, g_v_last, **opts):
 
 def kernels(x, v_th, v_init, g_seq, g_v_last, *, decay, input_scale, reset, detach_reset, fire_on_equal,
             threshold_grad, surrogate, width):
-    """The raw kernels on [T, B, ...] inputs: flatten to [T, N], expand v_th / v_init to [N], reduce g_vth."""
+    """The raw kernels on [T, B, ...] inputs: flatten to [T, N], expand v_th / v_init to [N] (a single value
+    goes in as [1], as the dispatcher passes it), reduce g_vth."""
     T, step = x.shape[0], x.shape[1:]
 
     def per_neuron(t):                                                       # broadcastable to [B, ...] -> [N]
-        return t.expand(step).reshape(-1).contiguous()
+        return t.reshape(1).contiguous() if t.numel() == 1 else t.expand(step).reshape(-1).contiguous()
 
     v_th_n = per_neuron(v_th)
-    g_v_last = torch.zeros(step, dtype=x.dtype, device=x.device) if g_v_last is None else g_v_last
+    g_v_last = torch.zeros(1, dtype=x.dtype, device=x.device) if g_v_last is None else g_v_last
     s, u, v_last = lif_triton.lif_forward(x.reshape(T, -1), v_th_n, per_neuron(v_init), decay, input_scale,
                                           reset == "hard", fire_on_equal)
     g_x, g_vth, g_v_init = lif_triton.lif_backward(g_seq.reshape(T, -1), per_neuron(g_v_last), u, v_th_n, decay,
                                                    input_scale, reset == "hard", detach_reset, fire_on_equal,
                                                    threshold_grad, surrogate, width)
     return (s.view(x.shape), v_last.view(step), g_x.view(x.shape),
-            g_vth.view(step).sum_to_size(v_th.shape), g_v_init.view(step))
+            g_vth.reshape(v_th.shape) if v_th.numel() == 1 else g_vth.view(step).sum_to_size(v_th.shape),
+            g_v_init.view(step))
 
 
 def check(shape, v_th_shape, *, dtype=D, seed=0, absent_g_v_last=False, **opts):
@@ -149,9 +151,11 @@ def test_float32(mode, reset):
 @needs_kernels
 @pytest.mark.parametrize("dtype", [torch.float32, D])
 def test_several_blocks_odd_size_layer_threshold(dtype):
-    # N = 1 · 7 · 13 · 13 = 1183: two programs, the second one partly masked; one threshold for the layer.
-    check((3, 1, 7, 13, 13), (1,), dtype=dtype, seed=3, **{**OPTS, "threshold_grad": "sgp_official",
-                                                           "reset": "soft", "decay": 0.5, "input_scale": 1.0})
+    # N = 1 · 7 · 13 · 13 = 1183: two programs, the second one partly masked; one threshold for the layer, as
+    # [1]: its gradient is the two programs' partial sums (the masked lanes' garbage must not enter).
+    for absent in (False, True):                                             # g_v_last [N], or zeros as [1]
+        check((3, 1, 7, 13, 13), (1,), dtype=dtype, seed=3, absent_g_v_last=absent,
+              **{**OPTS, "threshold_grad": "sgp_official", "reset": "soft", "decay": 0.5, "input_scale": 1.0})
 
 
 @needs_kernels

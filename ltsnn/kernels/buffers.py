@@ -30,6 +30,18 @@ import numpy as np
 import torch
 
 
+ALIGN = 64           # bytes: a cache line, and one AVX-512 vector
+
+
+def _aligned(nbytes: int) -> np.ndarray:
+    """``nbytes`` of uninitialised memory starting on an ALIGN boundary, as PyTorch's allocator gives. numpy's
+    large arrays start 16 bytes into their mapping, so every 64-byte vector load of the kernels would straddle
+    two cache lines (measured: the LIF backward 30 % slower on such buffers)."""
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + nbytes]
+
+
 class BufferPool:
     """Hands out uninitialised CPU tensors, reusing the memory of freed ones of the same byte size.
 
@@ -57,7 +69,7 @@ class BufferPool:
             if buf is not None:
                 self._free_bytes -= nbytes
         if buf is None:
-            buf = np.empty(nbytes, np.uint8)
+            buf = _aligned(nbytes)
         array = buf.view(np_dtype).reshape(shape)
         weakref.finalize(array, self._give_back, buf)     # fires once no tensor or view holds `array`
         return torch.from_numpy(array)

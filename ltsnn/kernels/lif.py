@@ -14,8 +14,10 @@ Every fused backend implements the same raw interface on flattened, contiguous t
                  detach_reset, fire_on_equal, mode, surrogate, width)
         -> (g_x [T, N], g_vth [N] per neuron summed over t, g_v_init [N])
 
-Only ``u`` is kept for the backward: the spikes are recomputed from it with the same comparison. Any
-``v_th`` / ``v_init`` shape the functional API accepts is expanded to ``[N]`` here (1/T of the input), and
+``v_th``, ``v_init`` and ``g_v_last`` may also be ``[1]``, one value for every neuron, and ``g_vth`` then
+comes back as ``[1]``, summed over the neurons. Only ``u`` is kept for the backward: the spikes are
+recomputed from it with the same comparison. A one-value ``v_th`` / ``v_init`` (a layer threshold, a zero
+start) goes in as ``[1]``; any other shape the functional API accepts is expanded to ``[N]`` here, and
 autograd sums the gradient back to the caller's shape. The backend is a runtime choice only: it changes no
 parameter or buffer, so a checkpoint trained with one backend loads and runs with any other.
 
@@ -107,7 +109,7 @@ def lif_forward_op(x: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_
 @lif_forward_op.register_fake
 def _lif_forward_fake(x, v_th, v_init, decay, input_scale, hard_reset, detach_reset, fire_on_equal, mode,
                       surrogate, width, backend):
-    return torch.empty_like(x), torch.empty_like(x), torch.empty_like(v_init)
+    return torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[1])
 
 
 @torch.library.custom_op("ltsnn::lif_backward", mutates_args=())
@@ -122,7 +124,7 @@ def lif_backward_op(g_s: Tensor, g_v_last: Tensor, u: Tensor, v_th: Tensor, deca
 @lif_backward_op.register_fake
 def _lif_backward_fake(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal,
                        mode, surrogate, width, backend):
-    return torch.empty_like(u), torch.empty_like(v_th), torch.empty_like(v_th)
+    return torch.empty_like(u), torch.empty_like(v_th), u.new_empty(u.shape[1])
 
 
 def _setup_context(ctx, inputs, output):
@@ -138,8 +140,7 @@ def _backward(ctx, g_s, g_u, g_v_last):
     decay, input_scale, hard_reset, detach_reset, fire_on_equal, mode, surrogate, width, backend = ctx.options
     if not ctx.needs_input_grad[1] and mode != "penalty_for_all":
         mode = "fixed"                                          # skip the threshold terms (g_x is the same)
-    g_s, g_v_last = grad_or_zeros(g_s, u.shape, u.dtype, u.device), grad_or_zeros(g_v_last, v_th.shape, v_th.dtype,
-                                                                                   v_th.device)
+    g_s, g_v_last = grad_or_zeros(g_s, u.shape, u.dtype, u.device), grad_or_zeros(g_v_last, (1,), u.dtype, u.device)
     g_x, g_vth, g_v_init = lif_backward_op(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset,
                                            fire_on_equal, mode, surrogate, width, backend)
     return (g_x, None if mode == "fixed" else g_vth, g_v_init) + (None,) * 9
@@ -158,6 +159,13 @@ def grad_or_zeros(grad: Tensor | None, shape: torch.Size | tuple[int, ...], dtyp
 def _per_neuron(value: Tensor | float, name: str, like: Tensor) -> Tensor:
     """``value`` broadcast to one step ``like.shape[1:]`` and flattened to ``[N]`` (differentiably)."""
     return functional.per_step(value, name, like).expand(like.shape[1:]).reshape(-1).contiguous()
+
+
+def _per_neuron_or_one(value: Tensor | float, name: str, like: Tensor) -> Tensor:
+    """As :func:`_per_neuron`, but a single value stays ``[1]``: the LIF kernels broadcast it themselves, which
+    saves writing and reading an ``[N]`` copy (and, for its gradient, summing one)."""
+    step = functional.per_step(value, name, like)
+    return step.reshape(1).contiguous() if step.numel() == 1 else _per_neuron(step, name, like)
 
 
 def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0, decay: float = 0.5,
@@ -191,7 +199,7 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
     s = get_surrogate(surrogate)
     x_flat = x_seq.reshape(x_seq.shape[0], -1).contiguous()                 # [T, B, ...] -> [T, N]
     s_flat, _, v_last = lif_forward_op(
-        x_flat, _per_neuron(v_th, "v_th", x_seq), _per_neuron(v_init, "v_init", x_seq), float(decay),
+        x_flat, _per_neuron_or_one(v_th, "v_th", x_seq), _per_neuron_or_one(v_init, "v_init", x_seq), float(decay),
         float(input_scale), reset == "hard", bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
         float(s.default_width if width is None else width), name)
     return s_flat.view(x_seq.shape), v_last.view(x_seq.shape[1:])           # [T, N] -> [T, B, ...]

@@ -118,6 +118,17 @@ def _surrogate_grad(x, surrogate, width):
     return F(1.0) / width if abs(x) < F(0.5) * width else F(0.0)    # rectangle: 1{|x| < w/2} / w
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _block_copy(dst, src, lo, hi):
+    """``dst[:hi-lo] = src[lo:hi]``, or ``src[0]`` everywhere when ``src`` holds one value for all neurons."""
+    if src.shape[0] == 1:
+        for i in range(hi - lo):
+            dst[i] = src[0]
+    else:
+        for i in range(hi - lo):
+            dst[i] = src[lo + i]
+
+
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _forward_kernel(x, v_th, v_init, decay, input_scale, hard_reset, fire_on_equal, s, u, v, block):
     T, N = x.shape
@@ -125,35 +136,38 @@ def _forward_kernel(x, v_th, v_init, decay, input_scale, hard_reset, fire_on_equ
     for b in prange((N + block - 1) // block):
         # Unsigned indices: numba then skips the negative-index wraparound, which stops LLVM vectorising.
         lo, hi = np.uint64(b * block), np.uint64(min(b * block + block, N))
-        for n in range(lo, hi):
-            v[n] = v_init[n]                                        # v holds v_{t-1} of this block
+        th = np.empty(block, x.dtype)                               # this block's V_th (L1-resident)
+        _block_copy(th, v_th, lo, hi)
+        _block_copy(v[lo:hi], v_init, lo, hi)                       # v holds v_{t-1} of this block
         for t in range(T):
             x_t, u_t, s_t = x[t], u[t], s[t]
             for n in range(lo, hi):
                 un = _fma(decay, v[n], x_t[n] * input_scale)        # u = decay · v + input_scale · I
-                fired = un >= v_th[n] if fire_on_equal else un > v_th[n]
+                fired = un >= th[n - lo] if fire_on_equal else un > th[n - lo]
                 u_t[n] = un
                 s_t[n] = F(1.0) if fired else F(0.0)
-                v[n] = (F(0.0) if hard_reset else un - v_th[n]) if fired else un
+                v[n] = (F(0.0) if hard_reset else un - th[n - lo]) if fired else un
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal, mode,
-                    surrogate, width, g_x, g_vth, g_v, lo, hi):
-    """The backward of neurons lo..hi-1, walking T in reverse (inlined: constant options fold away)."""
+                    surrogate, width, g_x, g_vth, g_v, lo, hi, th, acc):
+    """The backward of neurons lo..hi-1, walking T in reverse (inlined: constant options fold away).
+    ``th`` and ``acc`` are block-sized scratch: V_th and the running ∂L/∂V_th of these neurons."""
     F = type(decay)
-    for n in range(lo, hi):
-        g_v[n] = g_v_last[n]                                        # g_v holds ∂L/∂v_t of this block
-        g_vth[n] = F(0.0)
+    _block_copy(th, v_th, lo, hi)
+    _block_copy(g_v[lo:hi], g_v_last, lo, hi)                       # g_v holds ∂L/∂v_t of this block
+    for i in range(hi - lo):
+        acc[i] = F(0.0)
     for t in range(u.shape[0] - 1, -1, -1):
         u_t, gs_t, gx_t = u[t], g_s[t], g_x[t]
         for n in range(lo, hi):
-            un, th, gv = u_t[n], v_th[n], g_v[n]
-            x = un - th
-            fired = un >= th if fire_on_equal else un > th          # the forward's spike, recomputed
+            un, thn, gv = u_t[n], th[n - lo], g_v[n]
+            x = un - thn
+            fired = un >= thn if fire_on_equal else un > thn        # the forward's spike, recomputed
             g = gs_t[n]                                             # G_t: the spike's gradient ...
             if not detach_reset:                                    # ... plus the reset path
-                g = g - gv * (un if hard_reset else th)
+                g = g - gv * (un if hard_reset else thn)
             sg = _surrogate_grad(x, surrogate, width) * g           # G_t · f'(x)
             sig = _sigmoid(x) if mode >= 2 else F(0.0)              # σ(x): sgp, sgp_official, penalty_for_all
             if mode == 4:                                           # penalty_for_all: σ weights the u path
@@ -170,9 +184,17 @@ def _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, deta
                     d = d - sig * sg
                 if not hard_reset and fired:                        # v = u − S·V_th uses V_th directly
                     d = d - gv
-                g_vth[n] += d
+                acc[n - lo] += d
             g_v[n] = gu * decay
             gx_t[n] = gu * input_scale
+    if g_vth.shape[0] == g_v.shape[0]:                              # one threshold per neuron
+        for i in range(hi - lo):
+            g_vth[lo + i] = acc[i]
+    else:                                                           # one for all: this block's sum
+        total = F(0.0)
+        for i in range(hi - lo):
+            total += acc[i]
+        g_vth[lo // len(th)] = total
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -182,26 +204,29 @@ def _backward_kernel(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, det
     for b in prange((N + block - 1) // block):
         # Unsigned indices: numba then skips the negative-index wraparound, which stops LLVM vectorising.
         lo, hi = np.uint64(b * block), np.uint64(min(b * block + block, N))
+        th, acc = np.empty(block, u.dtype), np.empty(block, u.dtype)
         # The options are runtime values, so the general loop keeps a branch per option (~1.6x slower);
         # LT-SNN's own setting gets a copy with them as constants.
         if mode == 2 and surrogate == 0 and hard_reset and not detach_reset:
             _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, True, False, fire_on_equal, 2, 0, width,
-                            g_x, g_vth, g_v, lo, hi)
+                            g_x, g_vth, g_v, lo, hi, th, acc)
         else:
             _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal,
-                            mode, surrogate, width, g_x, g_vth, g_v, lo, hi)
+                            mode, surrogate, width, g_x, g_vth, g_v, lo, hi, th, acc)
 
 
-def _check(name: str, tensors: dict[str, Tensor], shapes: dict[str, tuple[int, ...]]) -> None:
-    """One-line ValueError unless every tensor is a contiguous CPU float32/float64 tensor of its shape."""
+def _check(name: str, tensors: dict[str, Tensor], shapes: dict[str, tuple]) -> None:
+    """One-line ValueError unless every tensor is a contiguous CPU float32/float64 tensor of its shape (a shape,
+    or a list of the shapes allowed)."""
     dtype = next(iter(tensors.values())).dtype
     if dtype not in DTYPES:
         raise ValueError(f"ltsnn.kernels.lif_numba.{name}: dtype {dtype} unsupported; expected float32 or float64")
     for key, t in tensors.items():
-        if t.device.type != "cpu" or t.dtype != dtype or not t.is_contiguous() or tuple(t.shape) != shapes[key]:
+        allowed = shapes[key] if isinstance(shapes[key], list) else [shapes[key]]
+        if t.device.type != "cpu" or t.dtype != dtype or not t.is_contiguous() or tuple(t.shape) not in allowed:
             raise ValueError(f"ltsnn.kernels.lif_numba.{name}: {key} must be a contiguous CPU {dtype} tensor "
-                             f"of shape {list(shapes[key])}, got {t.dtype} {list(t.shape)} on {t.device} "
-                             f"(contiguous: {t.is_contiguous()})")
+                             f"of shape {' or '.join(str(list(a)) for a in allowed)}, got {t.dtype} "
+                             f"{list(t.shape)} on {t.device} (contiguous: {t.is_contiguous()})")
 
 
 def _launch(kernel, *args) -> None:
@@ -219,11 +244,12 @@ def _np(t: Tensor) -> np.ndarray:
 
 def lif_forward(x: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_scale: float, hard_reset: bool,
                 fire_on_equal: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Forward over T steps: ``x [T, N]``, ``v_th [N]``, ``v_init [N]`` (contiguous, one dtype) ->
-    ``(spikes [T, N], u [T, N] membrane before firing, v_last [N])``."""
+    """Forward over T steps: ``x [T, N]``, ``v_th [N]`` or ``[1]`` (one for all), ``v_init [N]`` or ``[1]``
+    (contiguous, one dtype) -> ``(spikes [T, N], u [T, N] membrane before firing, v_last [N])``."""
     T, N = x.shape if x.dim() == 2 else (-1, -1)
-    _check("lif_forward", {"x": x, "v_th": v_th, "v_init": v_init}, {"x": (T, N), "v_th": (N,), "v_init": (N,)})
-    s, u, v = POOL.empty((T, N), x.dtype), POOL.empty((T, N), x.dtype), torch.empty_like(v_init)
+    _check("lif_forward", {"x": x, "v_th": v_th, "v_init": v_init},
+           {"x": (T, N), "v_th": [(N,), (1,)], "v_init": [(N,), (1,)]})
+    s, u, v = POOL.empty((T, N), x.dtype), POOL.empty((T, N), x.dtype), x.new_empty(N)
     F = _np(x).dtype.type
     _launch(_forward_kernel, _np(x), _np(v_th), _np(v_init), F(decay), F(input_scale), bool(hard_reset),
                     bool(fire_on_equal), _np(s), _np(u), _np(v), BLOCK)
@@ -233,17 +259,22 @@ def lif_forward(x: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_sca
 def lif_backward(g_s: Tensor, g_v_last: Tensor, u: Tensor, v_th: Tensor, decay: float, input_scale: float,
                  hard_reset: bool, detach_reset: bool, fire_on_equal: bool, mode: str, surrogate: str,
                  width: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Backward over T steps: ``g_s [T, N]``, ``g_v_last [N]`` (zeros when absent), the forward's ``u [T, N]``
-    and ``v_th [N]`` -> ``(g_x [T, N], g_vth [N] summed over t (zeros for mode "fixed"), g_v_init [N])``."""
+    """Backward over T steps: ``g_s [T, N]``, ``g_v_last [N]`` or ``[1]`` (zeros when absent), the forward's
+    ``u [T, N]`` and ``v_th [N]`` or ``[1]`` -> ``(g_x [T, N], g_vth shaped as v_th: summed over t, and over the
+    neurons for a [1] threshold (zeros for mode "fixed"), g_v_init [N])``."""
     T, N = u.shape if u.dim() == 2 else (-1, -1)
     _check("lif_backward", {"u": u, "g_s": g_s, "g_v_last": g_v_last, "v_th": v_th},
-           {"u": (T, N), "g_s": (T, N), "g_v_last": (N,), "v_th": (N,)})
+           {"u": (T, N), "g_s": (T, N), "g_v_last": [(N,), (1,)], "v_th": [(N,), (1,)]})
     if mode not in MODES or surrogate not in SURROGATES:
         raise ValueError(f"ltsnn.kernels.lif_numba.lif_backward: mode {mode!r} / surrogate {surrogate!r}; "
                          f"expected one of {list(MODES)} / {list(SURROGATES)}")
-    g_x, g_vth, g_v = POOL.empty((T, N), u.dtype), torch.empty_like(v_th), torch.empty_like(v_th)
+    # A [1] threshold's gradient: one partial sum per block, added up here (a [N] array would cost 1/T of
+    # the backward's traffic again).
+    per_neuron = v_th.shape[0] == N
+    g_x, g_v = POOL.empty((T, N), u.dtype), u.new_empty(N)
+    g_vth = u.new_empty(N) if per_neuron else u.new_zeros(max(1, -(-N // BLOCK)))
     F = _np(u).dtype.type
     _launch(_backward_kernel, _np(g_s), _np(g_v_last), _np(u), _np(v_th), F(decay), F(input_scale), bool(hard_reset),
                      bool(detach_reset), bool(fire_on_equal), MODES[mode], SURROGATES[surrogate], F(width),
                      _np(g_x), _np(g_vth), _np(g_v), BLOCK)
-    return g_x, g_vth, g_v
+    return g_x, (g_vth if per_neuron else g_vth.sum().reshape(1)), g_v

@@ -11,6 +11,9 @@ in :mod:`ltsnn.kernels.lif` does the reshaping and broadcasting):
 - :func:`lif_forward` reads the input once and writes the spikes and the membrane ``u`` before firing;
 - :func:`lif_backward` recomputes the spikes from ``u`` (the same comparison), so nothing else is saved.
 
+``v_th``, ``v_init`` and ``g_v_last`` are ``[N]`` or ``[1]`` (one value for every neuron, read once per
+program); a ``[1]`` threshold's gradient is one partial sum per program, added up on return.
+
 One program owns a block of ``BLOCK`` neurons and walks t = 0..T−1 (forward) or T−1..0 (backward),
 keeping v (or ∂L/∂v) and the threshold gradient in registers, so each [T, N] tensor is read or written
 exactly once: 24 bytes per element in float32 for forward + backward, the memory floor. Modes, reset,
@@ -73,13 +76,23 @@ def _surrogate_grad(x, SURROGATE: tl.constexpr, WIDTH: tl.constexpr):
 
 
 @_jit
+def _per_neuron(ptr, offs, mask, ONE: tl.constexpr):
+    # The [N] values of this block, or the one value of a [1] array broadcast over it.
+    if ONE:
+        value = tl.load(ptr + offs * 0, mask=mask)
+    else:
+        value = tl.load(ptr + offs, mask=mask)
+    return value
+
+
+@_jit
 def _forward(x_ptr, v_th_ptr, v_init_ptr, s_ptr, u_ptr, v_last_ptr, T, N,
              DECAY: tl.constexpr, INPUT_SCALE: tl.constexpr, HARD_RESET: tl.constexpr,
-             FIRE_ON_EQUAL: tl.constexpr, BLOCK: tl.constexpr):
+             FIRE_ON_EQUAL: tl.constexpr, VTH_ONE: tl.constexpr, VINIT_ONE: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    v_th = tl.load(v_th_ptr + offs, mask=mask)
-    v = tl.load(v_init_ptr + offs, mask=mask)
+    v_th = _per_neuron(v_th_ptr, offs, mask, VTH_ONE)
+    v = _per_neuron(v_init_ptr, offs, mask, VINIT_ONE)
     # Row pointers step by N: 64-bit pointer arithmetic, so T·N may exceed 2³¹.
     x_ptr += offs
     s_ptr += offs
@@ -108,12 +121,13 @@ def _backward(g_s_ptr, u_ptr, g_x_ptr, g_v_last_ptr, v_th_ptr, g_vth_ptr, g_v_in
               DECAY: tl.constexpr, INPUT_SCALE: tl.constexpr, HARD_RESET: tl.constexpr,
               DETACH_RESET: tl.constexpr, FIRE_ON_EQUAL: tl.constexpr, VTH_SG: tl.constexpr,
               VTH_MASKED: tl.constexpr, SIGMA_ON_U: tl.constexpr, WANT_VTH: tl.constexpr,
-              SURROGATE: tl.constexpr, WIDTH: tl.constexpr, BLOCK: tl.constexpr):
+              SURROGATE: tl.constexpr, WIDTH: tl.constexpr, VTH_ONE: tl.constexpr, GVL_ONE: tl.constexpr,
+              BLOCK: tl.constexpr):
     # The row pointers arrive at t = T−1 and step back by N.
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
-    v_th = tl.load(v_th_ptr + offs, mask=mask)
-    g_v = tl.load(g_v_last_ptr + offs, mask=mask)            # ∂L/∂v_t, carried backwards
+    v_th = _per_neuron(v_th_ptr, offs, mask, VTH_ONE)
+    g_v = _per_neuron(g_v_last_ptr, offs, mask, GVL_ONE)     # ∂L/∂v_t, carried backwards
     g_vth = tl.zeros([BLOCK], dtype=v_th.dtype)
     g_s_ptr += offs
     u_ptr += offs
@@ -152,7 +166,10 @@ def _backward(g_s_ptr, u_ptr, g_x_ptr, g_v_last_ptr, v_th_ptr, g_vth_ptr, g_v_in
         g_s_ptr -= N
         u_ptr -= N
         g_x_ptr -= N
-    tl.store(g_vth_ptr + offs, g_vth, mask=mask)
+    if VTH_ONE:                                              # this program's share of the one threshold
+        tl.store(g_vth_ptr + tl.program_id(0), tl.sum(tl.where(mask, g_vth, 0.0), axis=0))
+    else:
+        tl.store(g_vth_ptr + offs, g_vth, mask=mask)
     tl.store(g_v_init_ptr + offs, g_v, mask=mask)
 
 
@@ -175,10 +192,13 @@ def _setup(x: Tensor) -> None:
 
 
 def _check(name: str, t: Tensor, shape: tuple[int, ...], like: Tensor) -> None:
-    if tuple(t.shape) != shape or t.dtype != like.dtype or t.device != like.device or not t.is_contiguous():
-        raise ValueError(f"lif_triton: {name} must be a contiguous {like.dtype} tensor of shape {list(shape)} "
-                         f"on {like.device}, got {t.dtype} {list(t.shape)} on {t.device}"
-                         f"{'' if t.is_contiguous() else ' (not contiguous)'}")
+    """A one-line ValueError unless ``t`` is contiguous, of ``like``'s dtype and device, and of ``shape`` (or
+    ``[1]`` too, for a per-neuron ``[N]`` argument)."""
+    allowed = [shape, (1,)] if len(shape) == 1 else [shape]
+    if tuple(t.shape) not in allowed or t.dtype != like.dtype or t.device != like.device or not t.is_contiguous():
+        raise ValueError(f"lif_triton: {name} must be a contiguous {like.dtype} tensor of shape "
+                         f"{' or '.join(str(list(a)) for a in allowed)} on {like.device}, got {t.dtype} "
+                         f"{list(t.shape)} on {t.device}{'' if t.is_contiguous() else ' (not contiguous)'}")
 
 
 def _launch(kernel, x: Tensor, *args, **constexprs) -> None:
@@ -197,8 +217,8 @@ def lif_forward(x: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_sca
 
     Args:
         x: input currents ``[T, N]``.
-        v_th: threshold per neuron ``[N]``.
-        v_init: membrane before the first step ``[N]``.
+        v_th: threshold per neuron ``[N]``, or ``[1]`` for all.
+        v_init: membrane before the first step ``[N]`` or ``[1]``.
         decay, input_scale: u_t = decay·v_{t−1} + input_scale·I_t.
         hard_reset: v = (1 − S)·u if True, else v = u − S·V_th.
         fire_on_equal: S = (u >= V_th) if True, else (u > V_th).
@@ -210,9 +230,10 @@ def lif_forward(x: Tensor, v_th: Tensor, v_init: Tensor, decay: float, input_sca
     T, N = x.shape
     _check("v_th", v_th, (N,), x)
     _check("v_init", v_init, (N,), x)
-    s, u, v_last = torch.empty_like(x), torch.empty_like(x), torch.empty_like(v_init)
+    s, u, v_last = torch.empty_like(x), torch.empty_like(x), x.new_empty(N)
     _launch(_forward, x, x, v_th, v_init, s, u, v_last, T, N, DECAY=float(decay),
-            INPUT_SCALE=float(input_scale), HARD_RESET=bool(hard_reset), FIRE_ON_EQUAL=bool(fire_on_equal))
+            INPUT_SCALE=float(input_scale), HARD_RESET=bool(hard_reset), FIRE_ON_EQUAL=bool(fire_on_equal),
+            VTH_ONE=v_th.shape[0] != N, VINIT_ONE=v_init.shape[0] != N)
     return s, u, v_last
 
 
@@ -223,17 +244,17 @@ def lif_backward(g_s: Tensor, g_v_last: Tensor, u: Tensor, v_th: Tensor, decay: 
 
     Args:
         g_s: ∂L/∂S ``[T, N]``.
-        g_v_last: ∂L/∂v_last ``[N]`` (zeros when v_last is unused).
+        g_v_last: ∂L/∂v_last ``[N]``, or ``[1]`` for all (zeros when v_last is unused).
         u: the forward's membrane before firing ``[T, N]``.
-        v_th: threshold per neuron ``[N]``.
+        v_th: threshold per neuron ``[N]``, or ``[1]`` for all.
         decay, input_scale, hard_reset, fire_on_equal: as in :func:`lif_forward`.
         detach_reset: no gradient through the spike in the reset.
         mode: the threshold-gradient mode (``ltsnn.functional.neuron.THRESHOLD_GRADS``).
         surrogate, width: the surrogate of ∂S/∂u (``ltsnn.functional.surrogate``).
 
     Returns:
-        ``(g_x [T, N], g_vth [N] summed over t only (zeros for "fixed"; the caller reduces it to
-        the threshold's shape), g_v_init [N])``.
+        ``(g_x [T, N], g_vth shaped as v_th: summed over t, and over the neurons for a ``[1]`` threshold
+        (zeros for "fixed"; the caller reduces it to the threshold's shape), g_v_init [N])``.
     """
     if mode not in _MODE_TERMS:
         raise ValueError(f"lif_triton: unknown mode {mode!r}; expected one of {list(_MODE_TERMS)}")
@@ -245,11 +266,13 @@ def lif_backward(g_s: Tensor, g_v_last: Tensor, u: Tensor, v_th: Tensor, decay: 
     for name, t in (("g_v_last", g_v_last), ("v_th", v_th)):
         _check(name, t, (N,), u)
     vth_sg, vth_masked, sigma_on_u = _MODE_TERMS[mode]
-    g_x, g_vth, g_v_init = torch.empty_like(u), torch.empty_like(v_th), torch.empty_like(g_v_last)
+    vth_one = v_th.shape[0] != N
+    g_x, g_v_init = torch.empty_like(u), u.new_empty(N)
+    g_vth = u.new_zeros(-(-N // BLOCK) or 1) if vth_one else u.new_empty(N)
     # The last rows' views: the kernel walks back from t = T−1 by pointer steps.
     _launch(_backward, u, g_s[-1], u[-1], g_x[-1], g_v_last, v_th, g_vth, g_v_init, T, N,
             DECAY=float(decay), INPUT_SCALE=float(input_scale), HARD_RESET=bool(hard_reset),
             DETACH_RESET=bool(detach_reset), FIRE_ON_EQUAL=bool(fire_on_equal), VTH_SG=vth_sg,
             VTH_MASKED=vth_masked, SIGMA_ON_U=sigma_on_u, WANT_VTH=mode != "fixed", SURROGATE=surrogate,
-            WIDTH=float(width))
-    return g_x, g_vth, g_v_init
+            WIDTH=float(width), VTH_ONE=vth_one, GVL_ONE=g_v_last.shape[0] != N)
+    return g_x, (g_vth.sum().reshape(1) if vth_one else g_vth), g_v_init
