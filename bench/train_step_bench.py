@@ -11,10 +11,16 @@ BN + LIF per layer) on a random batch ``[T, B, 2, 48, 48] = [10, 16, 2, 48, 48]`
                        surrogate PiecewiseQuadratic(1))``, average pooling, the same head): the same spikes
                        in the forward, no threshold gradient.
 
+A suffix ``_cl`` lays the model out channels-last (``model.to(memory_format=torch.channels_last)``, what
+``train.memory_format=channels_last`` does; SpikingJelly's layers run so too), ``_compile`` runs it under
+``torch.compile(fullgraph=True)`` (the first step then includes the cold compile), in that order:
+``ltsnn_numba_cl_compile``.
+
 Each implementation runs in a fresh subprocess (so its peak RSS, VmHWM, is its own): one untimed warm-up
 step, then ``--steps`` timed steps; samples/s = B / median step time. Run it in the peers' venv::
 
-    OMP_NUM_THREADS=1 bench/.venv-peers/bin/python bench/train_step_bench.py --threads 1 --steps 5
+    OMP_NUM_THREADS=1 bench/.venv-peers/bin/python bench/train_step_bench.py --threads 1 --steps 5 \
+        --impls ltsnn_torch,ltsnn_numba,ltsnn_numba_cl,ltsnn_numba_cl_compile,sj,sj_cl
 """
 
 from __future__ import annotations
@@ -62,34 +68,44 @@ def make_ltsnn(backend: str) -> nn.Module:
 
 def child(name: str, steps: int) -> None:
     torch.manual_seed(0)
-    if name == "sj":
+    compiled = name.endswith("_compile")
+    base = name.removesuffix("_compile")
+    base, channels_last = base.removesuffix("_cl"), base.endswith("_cl")
+    if base == "sj":
         from spikingjelly.activation_based.functional import reset_net as reset
         model = make_sj()
     else:
         from ltsnn.neurons import reset_states as reset
-        model = make_ltsnn(name.split("_", 1)[1])
+        model = make_ltsnn(base.split("_", 1)[1])
+    if channels_last:                                                     # conv weights NHWC: so are the maps
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model, fullgraph=True) if compiled else model  # fullgraph: fails on a graph break
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x_seq = torch.rand(SHAPE) * 2                                         # [T, B, C, H, W]
     target = torch.randint(0, 10, (SHAPE[1],))
-    times = []
+    times, first = [], 0.0
     for i in range(steps + 1):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        logits = model(x_seq).mean(0)                                     # [T, B, K] -> [B, K]
+        logits = forward(x_seq).mean(0)                                   # [T, B, K] -> [B, K]
         nn.functional.cross_entropy(logits, target).backward()
         opt.step()
         reset(model)
         if i:                                                             # step 0 warms up (JIT, caches)
             times.append(time.perf_counter() - t0)
+        else:
+            first = time.perf_counter() - t0
     with open("/proc/self/status") as f:
         peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 2**20
-    print(json.dumps({"name": name, "step_s": statistics.median(times), "min_s": min(times), "peak_gib": peak}))
+    print(json.dumps({"name": name, "step_s": statistics.median(times), "min_s": min(times), "first_s": first,
+                      "peak_gib": peak}))
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--impls", default="ltsnn_torch,ltsnn_numba,sj")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--ref", default="sj", help="the implementation the ratios are to (default sj)")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -108,14 +124,14 @@ def main(argv=None) -> None:
             continue
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
-    ref = next((r for r in rows if r["name"] == "sj"), None)
-    print("\n| implementation | median step s | samples/s | × sj samples/s | peak RSS GiB | × sj peak |\n"
-          "|---|---:|---:|---:|---:|---:|")
+    ref = next((r for r in rows if r["name"] == args.ref), None)
+    print("\n| implementation | first step s | median step s (min) | samples/s | × ref samples/s | peak RSS GiB "
+          "| × ref peak |\n|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         sps = SHAPE[1] / r["step_s"]
         ratio = (f"{ref['step_s'] / r['step_s']:.2f} | {r['peak_gib']:.2f} | {r['peak_gib'] / ref['peak_gib']:.2f}"
                  if ref else f"- | {r['peak_gib']:.2f} | -")
-        print(f"| {r['name']} | {r['step_s']:.2f} | {sps:.2f} | {ratio} |")
+        print(f"| {r['name']} | {r['first_s']:.1f} | {r['step_s']:.2f} ({r['min_s']:.2f}) | {sps:.2f} | {ratio} |")
     print(f"\n[T, B, C, H, W] = {list(SHAPE)}, {args.steps} timed steps after one warm-up, "
           f"{torch.get_num_threads()} torch thread(s), each implementation in a fresh process.")
 

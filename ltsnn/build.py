@@ -43,6 +43,7 @@ from ltsnn.data.datasets.validation import SplitView, validation_indices
 from ltsnn.data.transforms import Compose, create_transform
 from ltsnn.engine import (CheckpointError, DivergenceGuard, RunData, Task, fit, load_checkpoint, make_optimizer,
                           make_scheduler, seed_everything)
+from ltsnn.engine.device import set_memory_format
 from ltsnn.engine.distributed import SINGLE, Distributed, rank_device
 from ltsnn.engine.metrics import Record
 from ltsnn.engine.precision import Precision
@@ -235,6 +236,7 @@ def build_run(cfg: Config, *, model: nn.Module | None = None, model_args: Mappin
     elif model_args is None:
         raise ValueError("build_run: a given model needs its model_args (how a checkpoint rebuilds it)")
     set_neuron_backend(model, cfg.train.neuron_backend)
+    set_memory_format(model, cfg.train.memory_format)
     if dist.enabled:
         materialize(model, train)
         if cfg.train.sync_batchnorm:
@@ -304,6 +306,7 @@ def restore(checkpoint: str | Path, overrides: Sequence[str] = (), *, allowed: S
         ckpt["model_args"] = _model_args_v1(ckpt["model_args"])
     model = model_from_args(ckpt["model_args"])
     set_neuron_backend(model, cfg.train.neuron_backend)
+    set_memory_format(model, cfg.train.memory_format)              # as trained: the layouts round differently
     weights = ckpt["model"]
     if ckpt["version"] == 1:                                    # I-LIF kept a placeholder v_th buffer then
         weights = {k: v for k, v in weights.items() if k in model.state_dict() or not k.endswith(".v_th")}

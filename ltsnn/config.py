@@ -43,6 +43,7 @@ from ltsnn.engine.precision import PRECISIONS
 from ltsnn.engine.tensorboard import require_tensorboard
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.kernels import BACKENDS
+from ltsnn.engine.device import MEMORY_FORMATS
 from ltsnn.layers.encoding import ENCODERS, create_encoder
 from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES
@@ -179,6 +180,10 @@ class TrainConfig:
     # How the LIF neurons run (ltsnn.kernels): auto (fused numba kernels on the CPU, Triton on CUDA, else the
     # torch reference), torch, numba or triton. Not part of the model: a checkpoint runs on any backend.
     neuron_backend: str = field(default="auto", metadata=_choices(*BACKENDS))
+    # The layout of the conv weights, and so of every feature map: channels_last trains VGG-9 1.3x faster on
+    # the CPU (oneDNN's NHWC convolutions; docs/benchmarks.md). Fixed for a run (resume and eval keep it):
+    # the two layouts round differently, so a run repeats bit for bit only in its own.
+    memory_format: str = field(default="contiguous", metadata=_choices(*MEMORY_FORMATS))
     # The divergence guard (ltsnn.engine.guard): a step loss over divergence_factor x the median of the
     # recent ones, or a learned threshold outside (threshold_min, threshold_max] after an epoch, stops the
     # run before its checkpoint (on_divergence=stop), is reported once per epoch (warn), or is ignored (off).

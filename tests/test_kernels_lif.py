@@ -350,3 +350,31 @@ def test_triton_backend_through_the_custom_op_under_the_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-c", TRITON_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+@needs_numba
+def test_channels_last_maps_run_as_they_lie():
+    # A [T, B, C, H, W] unflattened from a channels-last batch: the kernels run on its memory as it lies
+    # (no copy), the spikes and v_last come back in the same layout, and every value and gradient equals the
+    # reference on the contiguous copy; per-channel thresholds and a per-neuron start follow the permutation.
+    from ltsnn.kernels.lif import memory_order
+
+    gen = torch.Generator().manual_seed(5)
+    T, B, C, H, W = 3, 2, 4, 5, 6
+    x = (torch.randn(T * B, C, H, W, generator=gen) * 0.8 + 0.6).to(memory_format=torch.channels_last)
+    x = x.unflatten(0, (T, B)).requires_grad_()
+    assert memory_order(x) == [0, 1, 3, 4, 2] and memory_order(x.contiguous()) == [0, 1, 2, 3, 4]
+    v_th = (torch.rand(C, 1, 1, generator=gen) + 0.5).requires_grad_()
+    v_init = torch.rand(B, C, H, W, generator=gen) * 0.5
+    g_s, g_v = torch.randn(T, B, C, H, W, generator=gen), torch.randn(B, C, H, W, generator=gen)
+    s, v_last = lif_multistep(x, v_th, v_init=v_init, backend="numba")
+    assert s.stride() == x.stride() and v_last.stride() == x.stride()[1:]
+    ((s * g_s).sum() + (v_last * g_v).sum()).backward()
+    x_ref = x.detach().contiguous().requires_grad_()
+    v_th_ref = v_th.detach().clone().requires_grad_()
+    s_ref, v_ref = reference(x_ref, v_th_ref, v_init=v_init)
+    ((s_ref * g_s).sum() + (v_ref * g_v).sum()).backward()
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(v_last, v_ref)
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(v_th.grad, v_th_ref.grad)

@@ -6,6 +6,7 @@ Each model maps ``[T, B, C, H, W]`` to per-step outputs ``[T, B, K]``, exposes `
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 
@@ -232,3 +233,31 @@ def test_resnet19_counts_without_bn_match_the_spec():
         n = sum(m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
                 for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
         assert n == pytest.approx(spec, abs=0.005e6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_channels_last_gives_the_same_outputs_and_gradients(name):
+    # train.memory_format=channels_last lays the conv weights (so the feature maps) out NHWC; every model must
+    # run so (no .view that needs NCHW strides) with the fused neurons on the maps as they lie, and compute
+    # the same function: outputs and gradients to float tolerance. In float64: the convolutions round
+    # differently in the two layouts, and in float32 that flips the odd spike of a membrane next to V_th.
+    from ltsnn.engine.device import set_memory_format
+
+    model = _small(name).train().double()
+    for m in model.modules():                                   # dropout draws its mask in memory order
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    twin = set_memory_format(copy.deepcopy(model), "channels_last")
+    x_seq = _input(model).double()
+    runs = []
+    for m in (model, twin):
+        out = m(x_seq)
+        (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype)).sum().backward()
+        runs.append((out, {n: p.grad for n, p in m.named_parameters() if p.grad is not None}))
+        reset_states(m)
+    assert any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+               for p in twin.parameters()), f"{name}: no conv weight became channels-last"
+    torch.testing.assert_close(runs[1][0], runs[0][0], rtol=1e-9, atol=1e-9)
+    assert runs[1][1].keys() == runs[0][1].keys()
+    for key, grad in runs[0][1].items():
+        torch.testing.assert_close(runs[1][1][key], grad, rtol=1e-7, atol=1e-9, msg=f"{name}: {key}")

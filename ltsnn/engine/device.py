@@ -44,3 +44,22 @@ def resolve_device(name: str) -> str:
         raise ValueError(f"device {name!r} is not available on this machine; expected auto or one of "
                          f"{', '.join(available)}")
     return str(device)
+
+
+MEMORY_FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+def set_memory_format(model: torch.nn.Module, name: str) -> torch.nn.Module:
+    """Lay ``model``'s 4-D weights (its convolutions) out as ``name`` (:data:`MEMORY_FORMATS`), in place.
+
+    A convolution with channels-last weights gives channels-last outputs, so the feature maps follow; the
+    fused LIF kernels run on them as they lie (:func:`ltsnn.kernels.lif.memory_order`).
+
+    Example:
+        >>> conv = set_memory_format(torch.nn.Conv2d(2, 4, 3), "channels_last")
+        >>> conv(torch.zeros(1, 2, 5, 5)).is_contiguous(memory_format=torch.channels_last)
+        True
+    """
+    if name not in MEMORY_FORMATS:
+        raise ValueError(f"unknown memory format {name!r}; expected one of {', '.join(MEMORY_FORMATS)}")
+    return model.to(memory_format=MEMORY_FORMATS[name])

@@ -161,11 +161,29 @@ def _per_neuron(value: Tensor | float, name: str, like: Tensor) -> Tensor:
     return functional.per_step(value, name, like).expand(like.shape[1:]).reshape(-1).contiguous()
 
 
-def _per_neuron_or_one(value: Tensor | float, name: str, like: Tensor) -> Tensor:
-    """As :func:`_per_neuron`, but a single value stays ``[1]``: the LIF kernels broadcast it themselves, which
-    saves writing and reading an ``[N]`` copy (and, for its gradient, summing one)."""
+def _per_neuron_or_one(value: Tensor | float, name: str, like: Tensor, order: list[int]) -> Tensor:
+    """As :func:`_per_neuron` with the step's dims in ``order`` (``like``'s memory order), but a single value
+    stays ``[1]``: the LIF kernels broadcast it themselves, which saves writing and reading an ``[N]`` copy
+    (and, for its gradient, summing one)."""
     step = functional.per_step(value, name, like)
-    return step.reshape(1).contiguous() if step.numel() == 1 else _per_neuron(step, name, like)
+    if step.numel() == 1:
+        return step.reshape(1).contiguous()
+    return step.expand(like.shape[1:]).permute([d - 1 for d in order[1:]]).reshape(-1).contiguous()
+
+
+def memory_order(x_seq: Tensor) -> list[int]:
+    """The order of ``x_seq``'s dims, time first, in which its memory is contiguous (``[0, 1, ..., n-1]`` for
+    a contiguous tensor, ``[0, 1, 3, 4, 2]`` for a ``[T, B, C, H, W]`` unflattened from a channels-last
+    batch), or the plain order when no permutation of it is contiguous (the kernels then run on a copy).
+
+    An element-wise neuron can run on the memory as it lies: the spikes come back in the input's layout,
+    so a channels-last network (faster convolutions on the CPU) stays channels-last through its neurons.
+    """
+    plain = list(range(x_seq.dim()))
+    if x_seq.is_contiguous():
+        return plain
+    order = [0] + sorted(range(1, x_seq.dim()), key=lambda d: -x_seq.stride(d))
+    return order if x_seq.permute(order).is_contiguous() else plain
 
 
 def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float = 0.0, decay: float = 0.5,
@@ -197,9 +215,13 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
     if x_seq.dim() < 2 or x_seq.shape[0] < 1:
         raise ValueError(f"lif_multistep expects x_seq of shape [T, B, ...] with T >= 1, got {tuple(x_seq.shape)}")
     s = get_surrogate(surrogate)
-    x_flat = x_seq.reshape(x_seq.shape[0], -1).contiguous()                 # [T, B, ...] -> [T, N]
+    order = memory_order(x_seq)
+    x_mem = x_seq.permute(order)                                            # a view, contiguous when possible
+    x_flat = x_mem.reshape(x_seq.shape[0], -1).contiguous()                 # [T, B, ...] -> [T, N]
     s_flat, _, v_last = lif_forward_op(
-        x_flat, _per_neuron_or_one(v_th, "v_th", x_seq), _per_neuron_or_one(v_init, "v_init", x_seq), float(decay),
-        float(input_scale), reset == "hard", bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
+        x_flat, _per_neuron_or_one(v_th, "v_th", x_seq, order), _per_neuron_or_one(v_init, "v_init", x_seq, order),
+        float(decay), float(input_scale), reset == "hard", bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
         float(s.default_width if width is None else width), name)
-    return s_flat.view(x_seq.shape), v_last.view(x_seq.shape[1:])           # [T, N] -> [T, B, ...]
+    inverse = sorted(range(len(order)), key=order.__getitem__)             # back to x_seq's dims and layout
+    return (s_flat.view(x_mem.shape).permute(inverse),                      # [T, N] -> [T, B, ...]
+            v_last.view(x_mem.shape[1:]).permute([d - 1 for d in inverse[1:]]))
