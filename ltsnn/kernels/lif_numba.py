@@ -200,27 +200,19 @@ def _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, deta
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _backward_kernel(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal,
                      mode, surrogate, width, g_x, g_vth, g_v, block):
-    """Every option, as runtime values: the loop keeps a branch per option (~1.6x slower than constants)."""
     N = u.shape[1]
     for b in prange((N + block - 1) // block):
         # Unsigned indices: numba then skips the negative-index wraparound, which stops LLVM vectorising.
         lo, hi = np.uint64(b * block), np.uint64(min(b * block + block, N))
         th, acc = np.empty(block, u.dtype), np.empty(block, u.dtype)
-        _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal,
-                        mode, surrogate, width, g_x, g_vth, g_v, lo, hi, th, acc)
-
-
-@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def _backward_kernel_ltsnn(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal,
-                           mode, surrogate, width, g_x, g_vth, g_v, block):
-    """LT-SNN's own setting (sgp, triangle, hard reset, reset not detached) with those options as constants.
-    A kernel of its own, not a branch of the general one, so that a cold JIT compiles only the loop in use."""
-    N = u.shape[1]
-    for b in prange((N + block - 1) // block):
-        lo, hi = np.uint64(b * block), np.uint64(min(b * block + block, N))
-        th, acc = np.empty(block, u.dtype), np.empty(block, u.dtype)
-        _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, True, False, fire_on_equal, 2, 0, width,
-                        g_x, g_vth, g_v, lo, hi, th, acc)
+        # The options are runtime values, so the general loop keeps a branch per option (~1.6x slower);
+        # LT-SNN's own setting gets a copy with them as constants.
+        if mode == 2 and surrogate == 0 and hard_reset and not detach_reset:
+            _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, True, False, fire_on_equal, 2, 0, width,
+                            g_x, g_vth, g_v, lo, hi, th, acc)
+        else:
+            _backward_block(g_s, g_v_last, u, v_th, decay, input_scale, hard_reset, detach_reset, fire_on_equal,
+                            mode, surrogate, width, g_x, g_vth, g_v, lo, hi, th, acc)
 
 
 def _check(name: str, tensors: dict[str, Tensor], shapes: dict[str, tuple]) -> None:
@@ -282,8 +274,7 @@ def lif_backward(g_s: Tensor, g_v_last: Tensor, u: Tensor, v_th: Tensor, decay: 
     g_x, g_v = POOL.empty((T, N), u.dtype), u.new_empty(N)
     g_vth = u.new_empty(N) if per_neuron else u.new_zeros(max(1, -(-N // BLOCK)))
     F = _np(u).dtype.type
-    ltsnn_setting = mode == "sgp" and surrogate == "triangle" and hard_reset and not detach_reset
-    _launch(_backward_kernel_ltsnn if ltsnn_setting else _backward_kernel, _np(g_s), _np(g_v_last), _np(u),
-            _np(v_th), F(decay), F(input_scale), bool(hard_reset), bool(detach_reset), bool(fire_on_equal),
-            MODES[mode], SURROGATES[surrogate], F(width), _np(g_x), _np(g_vth), _np(g_v), BLOCK)
+    _launch(_backward_kernel, _np(g_s), _np(g_v_last), _np(u), _np(v_th), F(decay), F(input_scale), bool(hard_reset),
+                     bool(detach_reset), bool(fire_on_equal), MODES[mode], SURROGATES[surrogate], F(width),
+                     _np(g_x), _np(g_vth), _np(g_v), BLOCK)
     return g_x, (g_vth if per_neuron else g_vth.sum().reshape(1)), g_v
