@@ -3,8 +3,8 @@
 Times one forward and one backward pass of a LIF layer, ``spikes.backward(g)`` with ``g`` a fixed random
 upstream gradient (the neuron alone, as the floor counts it; ``--upstream loss`` times
 ``(spikes * g).sum().backward()`` instead, the harness of the first measurements, whose loss adds ~24 bytes
-per element of its own: the product, its sum, and the product's backward) over a time-major input ``[T, B, C, H, W]`` (default ``[10, 16, 64, 48, 48]``,
-float32), for
+per element of its own: the product, its sum, and the product's backward) over a time-major input
+``[T, B, C, H, W]`` (default ``[10, 16, 64, 48, 48]``, float32), for
 
 - ``ltsnn``        ``ltsnn.neurons.LIFNeuron(threshold_grad="sgp", backend="torch")``: decay 0.5, input x 1,
                    hard reset, fire on ``u >= V_th``, triangle surrogate (width 1), learnable layer threshold,
@@ -344,7 +344,9 @@ def breakdown(shape, rounds: int, backend: str) -> None:
     med = statistics.median
     if os.environ.get("LIF_BENCH_VERBOSE"):
         print("forward ms", [round(t) for t in fwd], "backward ms", [round(t) for t in bwd])
-    print(f"\nltsnn (backend {backend!r}) breakdown on {list(shape)} ({rounds} calls): forward{' (+ loss)' if upstream == 'loss' else ''} median {med(fwd):.0f} ms "
+    plus_loss = " (+ loss)" if upstream == "loss" else ""
+    print(f"\nltsnn (backend {backend!r}) breakdown on {list(shape)} ({rounds} calls): forward{plus_loss} "
+          f"median {med(fwd):.0f} ms "
           f"(min {min(fwd):.0f}), backward median {med(bwd):.0f} ms (min {min(bwd):.0f}); "
           f"{med(total):.0f} ms wall; CPU time over all threads: user {med(user_ms):.0f} ms, "
           f"kernel (sys) {med(sys_ms):.0f} ms; "
@@ -442,7 +444,8 @@ def main(argv=None) -> None:
     ap.add_argument("--breakdown", default=None, choices=["torch", "numba"],
                     help="ltsnn forward/backward split and a profile, on this backend")
     ap.add_argument("--upstream", default="backward", choices=list(UPSTREAM),
-                    help="backward: spikes.backward(g), the neuron alone (default); loss: (spikes * g).sum().backward()")
+                    help="backward: spikes.backward(g), the neuron alone (default); "
+                         "loss: (spikes * g).sum().backward()")
     ap.add_argument("--no-sanity", action="store_true")
     ap.add_argument("--mem-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
-from ltsnn.engine.device import resolve_device
+from ltsnn.engine.device import MEMORY_FORMATS, resolve_device
 from ltsnn.engine.guard import DIVERGENCE_ACTIONS
 from ltsnn.engine.loop import LOG_SINKS
 from ltsnn.engine.optim import OPTIMIZERS, SCHEDULERS
@@ -43,7 +43,6 @@ from ltsnn.engine.precision import PRECISIONS
 from ltsnn.engine.tensorboard import require_tensorboard
 from ltsnn.functional.quant import SAWB_COEFFS, check_sawb_options
 from ltsnn.kernels import BACKENDS
-from ltsnn.engine.device import MEMORY_FORMATS
 from ltsnn.layers.encoding import ENCODERS, create_encoder
 from ltsnn.tasks.classification.loss import LOSS_PRESETS, OMEGA_MODES
 from ltsnn.tasks.detection.decode import DECODE_STYLES, NMS_MODES

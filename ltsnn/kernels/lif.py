@@ -156,19 +156,20 @@ def grad_or_zeros(grad: Tensor | None, shape: torch.Size | tuple[int, ...], dtyp
     return torch.zeros(shape, dtype=dtype, device=device) if grad is None else grad.contiguous()
 
 
-def _per_neuron(value: Tensor | float, name: str, like: Tensor) -> Tensor:
-    """``value`` broadcast to one step ``like.shape[1:]`` and flattened to ``[N]`` (differentiably)."""
-    return functional.per_step(value, name, like).expand(like.shape[1:]).reshape(-1).contiguous()
+def _per_neuron(value: Tensor | float, name: str, like: Tensor, order: list[int] | None = None) -> Tensor:
+    """``value`` broadcast to one step ``like.shape[1:]`` and flattened to ``[N]`` (differentiably), the step's
+    dims taken in ``order`` (:func:`memory_order` of ``like``; default: as they are)."""
+    step = functional.per_step(value, name, like).expand(like.shape[1:])
+    if order is not None:
+        step = step.permute([d - 1 for d in order[1:]])
+    return step.reshape(-1).contiguous()
 
 
 def _per_neuron_or_one(value: Tensor | float, name: str, like: Tensor, order: list[int]) -> Tensor:
-    """As :func:`_per_neuron` with the step's dims in ``order`` (``like``'s memory order), but a single value
-    stays ``[1]``: the LIF kernels broadcast it themselves, which saves writing and reading an ``[N]`` copy
-    (and, for its gradient, summing one)."""
+    """As :func:`_per_neuron`, but a single value stays ``[1]``: the LIF kernels broadcast it themselves, which
+    saves writing and reading an ``[N]`` copy (and, for its gradient, summing one)."""
     step = functional.per_step(value, name, like)
-    if step.numel() == 1:
-        return step.reshape(1).contiguous()
-    return step.expand(like.shape[1:]).permute([d - 1 for d in order[1:]]).reshape(-1).contiguous()
+    return step.reshape(1).contiguous() if step.numel() == 1 else _per_neuron(step, name, like, order)
 
 
 def memory_order(x_seq: Tensor) -> list[int]:
@@ -220,8 +221,8 @@ def lif_multistep(x_seq: Tensor, v_th: Tensor | float, *, v_init: Tensor | float
     x_flat = x_mem.reshape(x_seq.shape[0], -1).contiguous()                 # [T, B, ...] -> [T, N]
     s_flat, _, v_last = lif_forward_op(
         x_flat, _per_neuron_or_one(v_th, "v_th", x_seq, order), _per_neuron_or_one(v_init, "v_init", x_seq, order),
-        float(decay), float(input_scale), reset == "hard", bool(detach_reset), bool(fire_on_equal), threshold_grad, surrogate,
-        float(s.default_width if width is None else width), name)
+        float(decay), float(input_scale), reset == "hard", bool(detach_reset), bool(fire_on_equal), threshold_grad,
+        surrogate, float(s.default_width if width is None else width), name)
     inverse = sorted(range(len(order)), key=order.__getitem__)             # back to x_seq's dims and layout
     return (s_flat.view(x_mem.shape).permute(inverse),                      # [T, N] -> [T, B, ...]
             v_last.view(x_mem.shape[1:]).permute([d - 1 for d in inverse[1:]]))
